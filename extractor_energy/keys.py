@@ -1,0 +1,116 @@
+"""Utility/state normalisation: ``concessionaria`` + ``uf`` -> adapter key (``equatorial_go``)."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+UFS: tuple[str, ...] = (
+    "AC", "AL", "AM", "AP", "BA", "CE", "DF", "ES", "GO", "MA", "MG", "MS", "MT", "PA",
+    "PB", "PE", "PI", "PR", "RJ", "RN", "RO", "RR", "RS", "SC", "SE", "SP", "TO",
+)
+
+#: Ways people write a utility, folded to the slug used in keys.
+ALIASES: dict[str, str] = {
+    "cemig_d": "cemig",
+    "cemig_distribuicao": "cemig",
+    "cemig_distribuicao_s_a": "cemig",
+    "celpe": "neoenergia",
+    "coelba": "neoenergia",
+    "cosern": "neoenergia",
+    "neoenergia_pernambuco": "neoenergia",
+    "neoenergia_coelba": "neoenergia",
+    "neoenergia_cosern": "neoenergia",
+    "neoenergia_brasilia": "neoenergia",
+    "neoenergia_celpe": "neoenergia",
+    "cea": "equatorial",
+    "cea_equatorial": "equatorial",
+    "ceee_equatorial": "equatorial",
+    "equatorial_energia": "equatorial",
+    "enel_distribuicao": "enel",
+    "light_sesa": "light",
+    "light_s_a": "light",
+    "copel_distribuicao": "copel",
+    "copel_dis": "copel",
+    "edp_brasil": "edp",
+    "edp_sao_paulo": "edp",
+    "edp_espirito_santo": "edp",
+    "amazonas": "amazonas_energia",
+}
+
+_SLUG_MAX = 48
+_FORBIDDEN = re.compile(r"[/\\\x00]|\.\.")
+_ALLOWED_KEY = re.compile(r"^[a-z0-9]+(?:_[a-z0-9]+)*_[a-z]{2}$")
+
+
+class KeyError_(ValueError):
+    """A utility or state that cannot form a key; the message is shown to the user."""
+
+
+@dataclass(frozen=True)
+class BillKey:
+    """A normalised ``concessionaria_uf`` pair."""
+
+    concessionaria: str  # slug, e.g. "equatorial" or "cpfl_santa_cruz"
+    uf: str  # upper-case, e.g. "GO"
+
+    @property
+    def key(self) -> str:
+        return f"{self.concessionaria}_{self.uf.lower()}"
+
+    def __str__(self) -> str:
+        return self.key
+
+
+def fold(text: str) -> str:
+    """Lower-case ASCII with accents removed and runs of other characters turned into ``_``."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    return re.sub(r"[^a-z0-9]+", "_", ascii_text.lower()).strip("_")
+
+
+def normalize_uf(uf: str) -> str:
+    """Return the upper-case UF or raise :class:`KeyError_` naming the 27 valid ones."""
+    if uf is None or not str(uf).strip():
+        raise KeyError_("uf is required: one of the 27 two-letter codes, e.g. GO, SP, MG")
+    if _FORBIDDEN.search(uf):
+        raise KeyError_("uf must be a two-letter state code, e.g. GO; path characters are not allowed")
+    value = fold(uf).upper()
+    if value not in UFS:
+        raise KeyError_(f"unknown uf {uf!r}: expected one of {', '.join(UFS)}")
+    return value
+
+
+def normalize_concessionaria(name: str, uf: str | None = None) -> str:
+    """Fold a utility name to its key slug (``Cemig Distribuição`` -> ``cemig``)."""
+    if name is None or not str(name).strip():
+        raise KeyError_("concessionaria is required, e.g. EQUATORIAL, CEMIG, ENEL")
+    if _FORBIDDEN.search(name):
+        raise KeyError_(
+            "concessionaria must be a utility name such as EQUATORIAL; '/', '\\', '..' and NUL are not allowed"
+        )
+    slug = fold(name)
+    if not slug:
+        raise KeyError_(f"concessionaria {name!r} has no letters or digits")
+    if uf:
+        suffix = "_" + uf.lower()
+        if slug.endswith(suffix) and len(slug) > len(suffix):
+            slug = slug[: -len(suffix)]  # "ENEL RJ" with uf=RJ -> "enel"
+    slug = ALIASES.get(slug, slug)
+    if len(slug) > _SLUG_MAX:
+        raise KeyError_(f"concessionaria is too long ({len(slug)} characters after folding; at most {_SLUG_MAX})")
+    return slug
+
+
+def make_key(concessionaria: str, uf: str) -> BillKey:
+    """Normalise both parts; raises :class:`KeyError_` with a user-facing message."""
+    uf_norm = normalize_uf(uf)
+    return BillKey(normalize_concessionaria(concessionaria, uf_norm), uf_norm)
+
+
+def parse_key(key: str) -> BillKey:
+    """Split a folder name such as ``cpfl_santa_cruz_sp`` on its last underscore."""
+    if not _ALLOWED_KEY.match(key or ""):
+        raise KeyError_(f"{key!r} is not a key of the form <concessionaria>_<uf>, e.g. equatorial_go")
+    slug, _, uf = key.rpartition("_")
+    return BillKey(slug, normalize_uf(uf))
