@@ -1,0 +1,315 @@
+"""AdapterRegistry: adapter versions on disk -> leases for requests -> residency in the model.
+
+* Disk side (watcher thread, ``scan``): a folder is validated only once its files have stopped
+  changing; a valid change becomes a new immutable version (named ``<key>__<fingerprint>``),
+  an invalid one is reported while the previous version keeps serving.
+* Request side (event loop, ``acquire``/``release``): a request takes a lease on the version
+  current at accept time; it is served by that version even if the folder changes meanwhile.
+* Model side (worker thread only, ``sync_model``): loads what the next batch needs, evicts the
+  least recently used unleased adapters beyond the cap, deletes retired versions nobody holds.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from peft import LoraConfig, PeftModel, set_peft_model_state_dict
+
+from ..keys import KeyError_, parse_key
+from ..metrics import Metrics
+from .validation import AdapterInvalid, ModelSpec, ValidatedAdapter, validate_adapter_dir
+
+log = logging.getLogger(__name__)
+_LORA_FIELDS = {f.name for f in fields(LoraConfig)}
+
+
+@dataclass
+class AdapterVersion:
+    adapter: ValidatedAdapter
+    internal_name: str
+    created_at: float = field(default_factory=time.time)
+    loaded_at: float | None = None
+    last_used: float | None = None
+    request_count: int = 0
+    leases: int = 0
+    retired: bool = False
+
+    @property
+    def loaded(self) -> bool:
+        return self.loaded_at is not None
+
+
+@dataclass
+class KeyEntry:
+    key: str
+    path: Path
+    current: AdapterVersion | None = None
+    error: str | None = None
+    error_at: float | None = None
+    signature: tuple | None = None  # file names, sizes, mtimes last seen
+    signature_since: float = 0.0
+    checked_signature: tuple | None = None  # the signature last validated
+
+
+@dataclass(frozen=True)
+class Lease:
+    """A request's hold on one adapter version; release it when the request is done."""
+
+    key: str
+    version: str
+    internal_name: str
+
+
+def _signature(folder: Path) -> tuple:
+    try:
+        return tuple(sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in folder.iterdir() if p.is_file()))
+    except OSError:  # vanished while we looked: treat as still changing
+        return (("<unreadable>", time.monotonic_ns(), 0),)
+
+
+class AdapterRegistry:
+    def __init__(
+        self,
+        root: Path,
+        spec: ModelSpec,
+        *,
+        max_loaded: int,
+        max_rank: int,
+        allow_base_mismatch: bool,
+        stable_s: float,
+        preload: bool = False,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.root = Path(root)
+        self.spec = spec
+        self.max_loaded = max_loaded
+        self.max_rank = max_rank
+        self.allow_base_mismatch = allow_base_mismatch
+        self.stable_s = stable_s
+        self.preload = preload
+        self.metrics = metrics or Metrics()
+        self._lock = threading.RLock()
+        self._scan_lock = threading.Lock()
+        self._entries: dict[str, KeyEntry] = {}
+        self._bad_folders: dict[str, str] = {}  # folder name -> why it is not a key
+        self._versions: dict[str, AdapterVersion] = {}  # internal name -> live version (current or leased)
+        self._resident: set[str] = set()  # internal names loaded in the model
+
+    # ------------------------------------------------------------------ disk side
+    def scan(self) -> None:
+        """Look at the folder once: note changes, validate folders that have settled, retire removed ones."""
+        with self._scan_lock:
+            now = time.monotonic()
+            seen: set[str] = set()
+            bad: dict[str, str] = {}
+            folders = sorted(p for p in self.root.iterdir() if p.is_dir()) if self.root.is_dir() else []
+            for folder in folders:
+                if folder.name.startswith((".", "_")):
+                    continue  # temporary folders of publishers (atomic rename pattern) and hidden ones
+                try:
+                    key = parse_key(folder.name).key
+                except KeyError_ as exc:
+                    bad[folder.name] = str(exc)
+                    continue
+                seen.add(key)
+                self._scan_folder(key, folder, now)
+            with self._lock:
+                self._bad_folders = bad
+                for key in [k for k in self._entries if k not in seen]:
+                    entry = self._entries.pop(key)
+                    if entry.current:
+                        log.info("adapter %s removed from disk; retiring version %s", key, entry.current.adapter.version)
+                        self._retire(entry.current)
+
+    def settle(self, timeout_s: float = 5.0) -> None:
+        """Scan until no folder is waiting to settle (start-up, tests, ``POST /adapters/reload``)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            self.scan()
+            if not self.pending() or time.monotonic() > deadline:
+                return
+            time.sleep(min(0.05, max(self.stable_s / 4, 0.01)))
+
+    def pending(self) -> list[str]:
+        with self._lock:
+            return [k for k, e in self._entries.items() if e.signature != e.checked_signature]
+
+    def _scan_folder(self, key: str, folder: Path, now: float) -> None:
+        with self._lock:
+            entry = self._entries.setdefault(key, KeyEntry(key=key, path=folder))
+        signature = _signature(folder)
+        if signature == entry.checked_signature:
+            return
+        if signature != entry.signature:
+            entry.signature, entry.signature_since = signature, now
+            if self.stable_s > 0:
+                return  # changed just now: wait until it stops changing
+        if now - entry.signature_since < self.stable_s:
+            return
+        try:
+            adapter = validate_adapter_dir(
+                folder, key, self.spec, max_rank=self.max_rank, allow_base_mismatch=self.allow_base_mismatch
+            )
+        except AdapterInvalid as exc:
+            with self._lock:
+                entry.error, entry.error_at, entry.checked_signature = str(exc), time.time(), signature
+            self.metrics.adapter_errors.inc()
+            log.warning("adapter %s rejected: %s", key, exc)
+            return
+        if _signature(folder) != signature:
+            entry.signature, entry.signature_since = None, now  # changed while we read it: look again later
+            return
+        with self._lock:
+            entry.checked_signature, entry.error, entry.error_at = signature, None, None
+            if entry.current and entry.current.adapter.version == adapter.version:
+                return  # touched, not changed
+            version = AdapterVersion(adapter=adapter, internal_name=f"{key}__{adapter.version}")
+            previous, entry.current = entry.current, version
+            self._versions[version.internal_name] = version
+            if previous:
+                self._retire(previous)
+        log.info("adapter %s version %s ready to serve (rank %d, %d modules)", key, adapter.version, adapter.rank, len(adapter.modules))
+
+    def _retire(self, version: AdapterVersion) -> None:
+        version.retired = True  # deleted from the model by sync_model once no request holds it
+
+    # ------------------------------------------------------------------ request side
+    def acquire(self, key: str) -> Lease | None:
+        """Lease the current version for ``key``, or None when the key has no servable adapter."""
+        with self._lock:
+            entry = self._entries.get(key)
+            version = entry.current if entry else None
+            if version is None:
+                return None
+            version.leases += 1
+            version.request_count += 1
+            version.last_used = time.time()
+            return Lease(key=key, version=version.adapter.version, internal_name=version.internal_name)
+
+    def release(self, lease: Lease | None) -> None:
+        if lease is None:
+            return
+        with self._lock:
+            version = self._versions.get(lease.internal_name)
+            if version is not None:
+                version.leases -= 1
+
+    # ------------------------------------------------------------------ model side (worker thread)
+    def sync_model(self, model: PeftModel, needed: set[str]) -> dict[str, str]:
+        """Make ``needed`` resident; return {internal name: error} for versions that failed to load."""
+        failures: dict[str, str] = {}
+        with self._lock:
+            dead = [v for v in self._versions.values() if v.retired and v.leases <= 0]
+            for version in dead:
+                del self._versions[version.internal_name]
+            wanted = [self._versions[n] for n in needed if n in self._versions]
+            if self.preload:
+                wanted += [e.current for e in self._entries.values() if e.current and e.current not in wanted][
+                    : max(0, self.max_loaded - len(wanted))
+                ]
+        for version in dead:
+            self._unload(model, version, reason="retired")
+            version.adapter.state_dict = {}
+        for version in wanted:
+            if version.internal_name in self._resident:
+                continue
+            self._evict_for(model, keep={v.internal_name for v in wanted})
+            try:
+                self._load(model, version)
+            except Exception as exc:  # a broken adapter must never take the worker down
+                failures[version.internal_name] = f"failed to load into the model: {exc}"
+                self._mark_load_error(version, str(exc))
+                self._unload(model, version, reason="load_failed")
+        return failures
+
+    def _load(self, model: PeftModel, version: AdapterVersion) -> None:
+        adapter = version.adapter
+        options = {k: v for k, v in adapter.config.items() if k in _LORA_FIELDS}
+        options.update(
+            target_modules=list(adapter.modules), inference_mode=True, modules_to_save=None,
+            layers_to_transform=None, layers_pattern=None, init_lora_weights=False,
+        )
+        options.pop("base_model_name_or_path", None)
+        started = time.perf_counter()
+        model.add_adapter(version.internal_name, LoraConfig(**options))
+        self._resident.add(version.internal_name)
+        result = set_peft_model_state_dict(model, adapter.state_dict, adapter_name=version.internal_name)
+        missing = [k for k in getattr(result, "missing_keys", []) if version.internal_name in k and "lora_" in k]
+        if missing:
+            raise RuntimeError(f"weights missing after load: {missing[:3]}")
+        version.loaded_at = time.time()
+        self.metrics.adapter_loads.inc()
+        log.info("loaded adapter %s in %.1f ms", version.internal_name, (time.perf_counter() - started) * 1000)
+
+    def _unload(self, model: PeftModel, version: AdapterVersion, reason: str) -> None:
+        if version.internal_name in self._resident:
+            model.delete_adapter(version.internal_name)
+            self._resident.discard(version.internal_name)
+            self.metrics.adapter_unloads.labels(reason=reason).inc()
+        version.loaded_at = None
+
+    def _evict_for(self, model: PeftModel, keep: set[str]) -> None:
+        while len(self._resident) >= self.max_loaded:
+            with self._lock:
+                candidates = [
+                    self._versions[n] for n in self._resident
+                    if n not in keep and n in self._versions and self._versions[n].leases <= 0
+                ]
+            if not candidates:
+                log.warning("all %d resident adapters are in use; going over EXTRACTOR_MAX_LOADED_ADAPTERS", len(self._resident))
+                return
+            victim = min(candidates, key=lambda v: v.last_used or 0)
+            self._unload(model, victim, reason="lru")
+
+    def _mark_load_error(self, version: AdapterVersion, message: str) -> None:
+        with self._lock:
+            entry = self._entries.get(version.adapter.key)
+            if entry and entry.current is version:
+                entry.current = None
+                entry.error, entry.error_at = f"failed to load into the model: {message}", time.time()
+            version.retired = True
+
+    # ------------------------------------------------------------------ visibility
+    def keys(self) -> list[str]:
+        with self._lock:
+            return sorted(self._entries)
+
+    def describe(self, key: str) -> dict[str, Any] | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                if key in self._bad_folders:
+                    return {"key": key, "state": "error", "error": self._bad_folders[key]}
+                return None
+            return self._describe(entry)
+
+    def describe_all(self) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = [self._describe(e) for _, e in sorted(self._entries.items())]
+            rows += [{"key": name, "state": "error", "error": why} for name, why in sorted(self._bad_folders.items())]
+            return rows
+
+    def _describe(self, entry: KeyEntry) -> dict[str, Any]:
+        version = entry.current
+        waiting = entry.signature != entry.checked_signature
+        if version is None:
+            state = "loading" if waiting else "error"
+        elif waiting:
+            state = "loading"
+        else:
+            state = "ready" if version.loaded else "unloaded"
+        row: dict[str, Any] = {"key": entry.key, "state": state, "path": entry.path.name, "error": entry.error}
+        if version is not None:
+            a = version.adapter
+            row.update(
+                version=a.version, rank=a.rank, alpha=a.alpha, target_modules=sorted({m.rsplit(".", 1)[-1] for m in a.modules}),
+                size_bytes=a.size_bytes, base_model=a.base_model, loaded=version.loaded,
+                loaded_at=version.loaded_at, last_used=version.last_used, request_count=version.request_count,
+                in_flight=version.leases, metadata=a.metadata,
+            )
+        return row

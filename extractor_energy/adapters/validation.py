@@ -1,0 +1,174 @@
+"""Validate an adapter folder before anything touches the model.
+
+Checks: PEFT LoRA config (no DoRA, no ``modules_to_save``: vLLM's rules, so adapters stay
+portable), readable safetensors, every tensor on a Linear module of the base model's language
+model with shapes matching that module and the configured rank, rank within the limit, every
+configured target present in the base model, and the base model it was trained on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_safetensors
+
+CONFIG_FILE = "adapter_config.json"
+WEIGHTS_FILE = "adapter_model.safetensors"
+METADATA_FILE = "extractor_metadata.json"
+_KEY = re.compile(r"^base_model\.model\.(?P<module>.+)\.(?P<part>lora_A|lora_B)(?:\.[^.]+)?\.weight$")
+
+
+class AdapterInvalid(ValueError):
+    """The folder is not a servable adapter; the message is shown in ``GET /adapters``."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What validation needs to know about the served model."""
+
+    name: str
+    linear_shapes: dict[str, tuple[int, int]]  # module name -> (in_features, out_features)
+    language_model_marker: str = "language_model"
+
+
+@dataclass
+class ValidatedAdapter:
+    """A checked adapter, its weights already in host memory (loading never re-reads the folder)."""
+
+    key: str
+    path: Path
+    version: str
+    config: dict[str, Any]
+    state_dict: dict[str, torch.Tensor]
+    modules: list[str]
+    rank: int
+    alpha: float
+    size_bytes: int
+    base_model: str | None
+    metadata: dict[str, Any] | None = field(default=None)
+
+
+def fingerprint(*blobs: bytes) -> str:
+    """Version id of an adapter: a hash of the exact bytes that were validated and loaded."""
+    digest = hashlib.sha256()
+    for blob in blobs:
+        digest.update(len(blob).to_bytes(8, "little"))
+        digest.update(blob)
+    return digest.hexdigest()[:12]
+
+
+def _same_model(a: str, b: str) -> bool:
+    """Same checkpoint: equal ids, or a local copy named like the hub id (``/models/Qwen2.5-VL-3B-Instruct``)."""
+    norm = lambda s: s.rstrip("/").lower()  # noqa: E731
+    return norm(a) == norm(b) or Path(norm(a)).name == Path(norm(b)).name
+
+
+def _check_config(config: dict[str, Any], max_rank: int) -> tuple[int, float]:
+    if config.get("peft_type") != "LORA":
+        raise AdapterInvalid(f"peft_type is {config.get('peft_type')!r}; only LORA adapters are served")
+    if config.get("use_dora"):
+        raise AdapterInvalid("DoRA adapters are not served (use_dora=true); train plain LoRA")
+    if config.get("modules_to_save"):
+        raise AdapterInvalid(f"modules_to_save={config['modules_to_save']} is not supported; train LoRA weights only")
+    rank = config.get("r")
+    if not isinstance(rank, int) or rank < 1:
+        raise AdapterInvalid(f"LoRA rank r={rank!r} is not a positive integer")
+    if rank > max_rank or any(v > max_rank for v in (config.get("rank_pattern") or {}).values()):
+        raise AdapterInvalid(f"LoRA rank {rank} exceeds EXTRACTOR_MAX_ADAPTER_RANK={max_rank}")
+    return rank, float(config.get("lora_alpha") or rank)
+
+
+def _check_targets(config: dict[str, Any], spec: ModelSpec) -> None:
+    targets = config.get("target_modules")
+    names = list(spec.linear_shapes)
+    if isinstance(targets, str):
+        if not any(re.fullmatch(targets, n) for n in names):
+            raise AdapterInvalid(f"target_modules pattern {targets!r} matches no module of the base model")
+    elif isinstance(targets, list) and targets:
+        unknown = [t for t in targets if not any(n == t or n.endswith("." + t) for n in names)]
+        if unknown:
+            raise AdapterInvalid(f"target modules not in the base model: {', '.join(map(str, unknown))}")
+    elif targets != "all-linear":
+        raise AdapterInvalid("adapter_config.json has no target_modules")
+
+
+def _check_weights(state: dict[str, torch.Tensor], rank: int, config: dict, spec: ModelSpec) -> list[str]:
+    modules: dict[str, dict[str, torch.Size]] = {}
+    for key, tensor in state.items():
+        match = _KEY.match(key)
+        if not match:
+            raise AdapterInvalid(f"unexpected tensor {key!r}: only lora_A/lora_B weights of Linear layers are served")
+        modules.setdefault(match["module"], {})[match["part"]] = tensor.shape
+    if not modules:
+        raise AdapterInvalid("the safetensors file holds no LoRA weights")
+    ranks = config.get("rank_pattern") or {}
+    for module, parts in sorted(modules.items()):
+        if spec.language_model_marker not in module.split("."):
+            raise AdapterInvalid(
+                f"adapter targets {module}, outside the language model; vision-tower/lm_head adapters break "
+                "per-request adapter batches and are refused — retrain with targets limited to the language model"
+            )
+        if module not in spec.linear_shapes:
+            raise AdapterInvalid(f"adapter weights for {module}, which is not a Linear module of the base model")
+        if set(parts) != {"lora_A", "lora_B"}:
+            raise AdapterInvalid(f"{module} has {sorted(parts)} but needs both lora_A and lora_B")
+        in_f, out_f = spec.linear_shapes[module]
+        r = next((v for k, v in ranks.items() if module.endswith(k)), rank)
+        if tuple(parts["lora_A"]) != (r, in_f) or tuple(parts["lora_B"]) != (out_f, r):
+            raise AdapterInvalid(
+                f"{module}: shapes lora_A {tuple(parts['lora_A'])}, lora_B {tuple(parts['lora_B'])} do not match "
+                f"rank {r} and the base layer ({in_f} -> {out_f}); was it trained on another model?"
+            )
+    return sorted(modules)
+
+
+def validate_adapter_dir(
+    path: Path, key: str, spec: ModelSpec, *, max_rank: int, allow_base_mismatch: bool
+) -> ValidatedAdapter:
+    """Check ``path`` completely; raise :class:`AdapterInvalid` with the first reason found."""
+    config_path, weights_path = path / CONFIG_FILE, path / WEIGHTS_FILE
+    if not config_path.is_file():
+        raise AdapterInvalid(f"{CONFIG_FILE} is missing")
+    if not weights_path.is_file():
+        extra = " (adapter_model.bin is not served: save with safetensors)" if (path / "adapter_model.bin").exists() else ""
+        raise AdapterInvalid(f"{WEIGHTS_FILE} is missing{extra}")
+    try:  # read each file once: what is hashed is exactly what is validated and loaded
+        config_bytes, weights_bytes = config_path.read_bytes(), weights_path.read_bytes()
+    except OSError as exc:
+        raise AdapterInvalid(f"could not read the adapter files: {exc}") from None
+    try:
+        config = json.loads(config_bytes.decode("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise AdapterInvalid(f"{CONFIG_FILE} is not valid JSON: {exc}") from None
+    if not isinstance(config, dict):
+        raise AdapterInvalid(f"{CONFIG_FILE} must hold a JSON object")
+    rank, alpha = _check_config(config, max_rank)
+    base = config.get("base_model_name_or_path")
+    if base and not _same_model(str(base), spec.name) and not allow_base_mismatch:
+        raise AdapterInvalid(
+            f"trained on base model {base!r} but the server runs {spec.name!r}; set "
+            "EXTRACTOR_ALLOW_BASE_MODEL_MISMATCH=true to serve it anyway when the shapes match"
+        )
+    _check_targets(config, spec)
+    try:
+        state = load_safetensors(weights_bytes)
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise AdapterInvalid(f"{WEIGHTS_FILE} is unreadable (truncated or corrupt?): {exc}") from None
+    modules = _check_weights(state, rank, config, spec)
+    metadata = None
+    if (path / METADATA_FILE).is_file():
+        try:
+            metadata = json.loads((path / METADATA_FILE).read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            metadata = {"error": f"{METADATA_FILE} is not valid JSON"}
+    return ValidatedAdapter(
+        key=key, path=path, version=fingerprint(config_bytes, weights_bytes), config=config, state_dict=state, modules=modules,
+        rank=rank, alpha=alpha, size_bytes=len(config_bytes) + len(weights_bytes), base_model=base, metadata=metadata,
+    )

@@ -1,0 +1,65 @@
+"""Watch the adapters folder and rescan the registry on every change.
+
+inotify through ``watchfiles`` by default; polling where events do not arrive (network
+volumes: ``EXTRACTOR_WATCH_FORCE_POLLING=true``). The watcher also wakes up every few hundred
+milliseconds without events, so folders that are still settling get validated on time.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from watchfiles import watch
+
+from .registry import AdapterRegistry
+
+log = logging.getLogger(__name__)
+
+
+class AdapterWatcher:
+    def __init__(self, registry: AdapterRegistry, *, force_polling: bool = False, tick_ms: int = 250) -> None:
+        self.registry = registry
+        self.force_polling = force_polling
+        self.tick_ms = tick_ms
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="adapter-watcher", daemon=True)
+
+    def start(self) -> None:
+        self.registry.root.mkdir(parents=True, exist_ok=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                for _changes in watch(
+                    self.registry.root,
+                    stop_event=self._stop,
+                    debounce=100,
+                    step=50,
+                    rust_timeout=self.tick_ms,
+                    yield_on_timeout=True,
+                    force_polling=self.force_polling or None,
+                    poll_delay_ms=self.tick_ms,
+                    recursive=True,
+                    raise_interrupt=False,
+                ):
+                    self._rescan()
+            except Exception as exc:  # e.g. the folder was removed: keep trying, never die
+                log.warning("adapter watcher error (%s); retrying", exc)
+                self._rescan()
+                self._stop.wait(1.0)
+                try:
+                    self.registry.root.mkdir(parents=True, exist_ok=True)
+                except OSError:
+                    pass
+
+    def _rescan(self) -> None:
+        try:
+            self.registry.scan()
+        except Exception:  # a scan error must not stop watching
+            log.exception("adapter scan failed")

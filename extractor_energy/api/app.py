@@ -1,0 +1,77 @@
+"""``create_app``: wires settings, model, registry, watcher and scheduler into a FastAPI app."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import asynccontextmanager
+from typing import AsyncIterator
+
+from fastapi import FastAPI
+
+from .. import __version__
+from ..adapters import AdapterRegistry
+from ..adapters.validation import ModelSpec
+from ..adapters.watcher import AdapterWatcher
+from ..config import Settings, get_settings
+from ..constrained import schema_constraint_factory
+from ..metrics import Metrics
+from ..model import LoadedModel, load_model, model_spec
+from ..scheduler import Scheduler
+from ..service import ExtractionService
+from .errors import install_error_handlers
+from .routes_adapters import router as adapters_router
+from .routes_extract import router as extract_router
+from .routes_health import router as health_router
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """Structured JSON from Brazilian electricity bills ("faturas de energia").
+
+One vision-language model stays resident; a LoRA adapter per utility and state
+(`adapters/<concessionaria>_<uf>/`) is attached per request and hot-swapped without restarts.
+Without an adapter the base model gets the utility's prompt notes."""
+
+
+def build_service(settings: Settings, loaded: LoadedModel, metrics: Metrics) -> ExtractionService:
+    spec: ModelSpec = model_spec(loaded)
+    registry = AdapterRegistry(
+        settings.adapters_dir, spec, max_loaded=settings.max_loaded_adapters, max_rank=settings.max_adapter_rank,
+        allow_base_mismatch=settings.allow_base_model_mismatch, stable_s=settings.adapter_stable_s,
+        preload=settings.preload_adapters, metrics=metrics,
+    )
+    factory = schema_constraint_factory(loaded) if settings.constrained_decoding else None
+    scheduler = Scheduler(loaded, registry, settings, metrics, extra_processors=factory)
+    return ExtractionService(settings=settings, loaded=loaded, registry=registry, scheduler=scheduler, metrics=metrics)
+
+
+def create_app(settings: Settings | None = None, loaded: LoadedModel | None = None) -> FastAPI:
+    """Build the app. The model loads in the lifespan unless an already loaded one is passed."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        model = loaded or await asyncio.to_thread(load_model, settings)
+        service = build_service(settings, model, Metrics())
+        settings.adapters_dir.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(service.registry.settle, max(2.0, settings.adapter_stable_s * 4))
+        watcher = AdapterWatcher(service.registry, force_polling=settings.watch_force_polling) if settings.watch_adapters else None
+        if watcher:
+            watcher.start()
+        service.scheduler.start()
+        app.state.service, app.state.registry = service, service.registry
+        log.info("serving %s; adapters: %s", model.name, ", ".join(service.registry.keys()) or "none")
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(service.scheduler.stop, settings.shutdown_grace_s)
+            if watcher:
+                watcher.stop()
+
+    app = FastAPI(title="extractor-energy", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.include_router(extract_router)
+    app.include_router(adapters_router)
+    app.include_router(health_router)
+    return app

@@ -1,0 +1,33 @@
+"""GET /adapters, GET /adapters/{key}, POST /adapters/reload."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Request
+
+from ..service import ApiError
+from .schemas import AdapterInfo, ErrorResponse
+
+router = APIRouter(prefix="/adapters", tags=["adapters"])
+
+
+@router.get("", response_model=list[AdapterInfo], summary="Every adapter folder and its state")
+async def list_adapters(request: Request) -> list[dict]:
+    return request.app.state.registry.describe_all()
+
+
+@router.post("/reload", response_model=list[AdapterInfo], summary="Rescan the adapters folder now")
+async def reload_adapters(request: Request) -> list[dict]:
+    """Forces a rescan (the watcher does this by itself within about a second of a change)."""
+    registry = request.app.state.registry
+    await asyncio.to_thread(registry.settle, max(2.0, registry.stable_s * 4))
+    return registry.describe_all()
+
+
+@router.get("/{key}", response_model=AdapterInfo, responses={404: {"model": ErrorResponse}}, summary="One adapter")
+async def get_adapter(key: str, request: Request) -> dict:
+    row = request.app.state.registry.describe(key)
+    if row is None:
+        raise ApiError(404, f"no adapter folder {key!r} under the adapters directory; GET /adapters lists them")
+    return row

@@ -1,0 +1,56 @@
+"""POST /extract (and /extract/energy, the path of the service this one replaces)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, File, Form, Request, UploadFile
+
+from ..service import ApiError, ExtractionService
+from .schemas import ErrorResponse, ExtractResponse
+
+router = APIRouter(tags=["extraction"])
+_CHUNK = 1024 * 1024
+
+ERRORS = {
+    413: {"model": ErrorResponse, "description": "file or decoded image over the configured limit"},
+    415: {"model": ErrorResponse, "description": "not JPEG, PNG, WebP, HEIC/HEIF or PDF"},
+    422: {"model": ErrorResponse, "description": "missing/invalid field, unreadable file, too many PDF pages, unknown UF"},
+    503: {"model": ErrorResponse, "description": "queue full or shutting down; see Retry-After"},
+    504: {"model": ErrorResponse, "description": "no answer within EXTRACTOR_REQUEST_TIMEOUT_S"},
+}
+
+
+async def _read_limited(upload: UploadFile, limit: int) -> bytes:
+    chunks, size = [], 0
+    while chunk := await upload.read(_CHUNK):
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, f"the file is larger than the {limit / 1024 / 1024:g} MB limit (EXTRACTOR_MAX_UPLOAD_MB)")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def extract(
+    request: Request,
+    file: UploadFile | None = File(None, description="the bill: JPEG, PNG, WebP, HEIC/HEIF or PDF"),
+    concessionaria: str | None = Form(None, description="utility as people write it: EQUATORIAL, cemig-d, Enel RJ…"),
+    uf: str | None = Form(None, description="state code, one of the 27 (GO, SP, MG…)"),
+) -> dict:
+    """Extract the output contract from one bill (all pages of a PDF go to the model together)."""
+    service: ExtractionService = request.app.state.service
+    if file is None:
+        raise ApiError(422, "missing form field 'file': send the bill as multipart/form-data, e.g. curl -F file=@fatura.jpg")
+    if concessionaria is None or not concessionaria.strip():
+        raise ApiError(422, "missing form field 'concessionaria', e.g. -F concessionaria=EQUATORIAL")
+    if uf is None or not uf.strip():
+        raise ApiError(422, "missing form field 'uf', e.g. -F uf=GO")
+    payload = await _read_limited(file, service.settings.max_upload_bytes)
+    return await service.extract(
+        payload, file.filename, file.content_type, concessionaria, uf, is_disconnected=request.is_disconnected
+    )
+
+
+for path, hidden in (("/extract", False), ("/extract/energy", True)):
+    router.add_api_route(
+        path, extract, methods=["POST"], response_model=ExtractResponse, responses=ERRORS, include_in_schema=not hidden,
+        summary="Extract a bill" if not hidden else "Extract a bill (alias kept for the previous service)",
+    )

@@ -1,0 +1,66 @@
+"""Response models: they document every field in the OpenAPI schema at ``/docs``."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from ..schema import BillData
+
+
+class Warning_(BaseModel):
+    code: str = Field(description="stable machine code, e.g. json_repaired, invalid_value, due_before_reading")
+    fields: list[str] = Field(description="contract fields concerned (empty for the whole document)")
+    message: str = Field(description="what was found, in words")
+
+
+class Timings(BaseModel):
+    decode: float = Field(description="file decoding and page rendering, ms")
+    queue: float = Field(description="waiting for the inference worker, ms")
+    preprocess: float = Field(description="processor (tokenise + image patches) for the batch, ms")
+    generate: float = Field(description="generate() for the batch this request ran in, ms")
+    total: float = Field(description="whole request inside the server, ms")
+
+
+class ExtractResponse(BaseModel):
+    key: str = Field(description="normalised <concessionaria>_<uf> key, e.g. equatorial_go")
+    concessionaria: str = Field(description="normalised utility, upper case")
+    uf: str = Field(description="state code")
+    adapter: str | None = Field(description="key of the LoRA adapter used, or null for the base model with the utility's prompt")
+    adapter_version: str | None = Field(description="fingerprint of the adapter version that served this request")
+    model: str = Field(description="base model served")
+    pages: int = Field(description="pages given to the model (PDF pages, 1 for images)")
+    data: BillData = Field(description="the output contract: every field present, null/false/[] when absent")
+    confidence: dict[str, float] = Field(description="per field the model wrote: lowest token probability of its value, 0..1")
+    requires_review: bool = Field(description="a required field is missing, has low confidence, or fails a consistency check")
+    warnings: list[Warning_] = Field(description="repairs, dropped values and failed consistency checks")
+    timings_ms: Timings
+    batch_size: int = Field(description="requests generated together with this one")
+    tokens_generated: int = Field(description="tokens the model wrote for this bill")
+
+
+class ErrorResponse(BaseModel):
+    detail: str = Field(description="what went wrong and what to do about it")
+
+
+class AdapterInfo(BaseModel):
+    key: str = Field(description="<concessionaria>_<uf> folder name")
+    state: Literal["ready", "loading", "unloaded", "error"] = Field(
+        description="ready: resident in the model; unloaded: valid, loads on next request; loading: files changing or "
+        "being checked; error: see error (a previous valid version, if any, keeps serving)"
+    )
+    path: str | None = Field(None, description="folder name under the adapters directory")
+    error: str | None = Field(None, description="why the latest files were refused")
+    version: str | None = Field(None, description="fingerprint of the version serving now")
+    rank: int | None = None
+    alpha: float | None = None
+    target_modules: list[str] | None = None
+    size_bytes: int | None = None
+    base_model: str | None = Field(None, description="base_model_name_or_path from adapter_config.json")
+    loaded: bool | None = Field(None, description="resident in the model now")
+    loaded_at: float | None = Field(None, description="unix time it was loaded")
+    last_used: float | None = Field(None, description="unix time of the last request")
+    request_count: int | None = None
+    in_flight: int | None = Field(None, description="requests holding this version now")
+    metadata: dict[str, Any] | None = Field(None, description="extractor_metadata.json written by the trainer")

@@ -1,0 +1,83 @@
+"""``extractor-energy`` command line: serve, tiny-model, synth, eval."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .api.app import create_app
+    from .config import get_settings
+    from .model import ModelLoadError, load_model
+
+    settings = get_settings()
+    try:
+        loaded = load_model(settings)  # fail fast, with one clear line, before binding the port
+    except ModelLoadError as exc:
+        print(f"extractor-energy: {exc}", file=sys.stderr)
+        return 2
+    app = create_app(settings, loaded)
+    uvicorn.run(
+        app, host=args.host, port=args.port, log_level=args.log_level,
+        timeout_graceful_shutdown=int(settings.shutdown_grace_s) or None,
+    )
+    return 0
+
+
+def _tiny_model(args: argparse.Namespace) -> int:
+    from .tiny import build_tiny_model
+
+    out = build_tiny_model(args.out_dir, family=args.family, size=args.size, seed=args.seed)
+    print(f"wrote a {args.size} {args.family} model to {out}; serve it with EXTRACTOR_MODEL={out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="extractor-energy", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the HTTP service (settings from EXTRACTOR_* variables and .env)")
+    serve.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1; 0.0.0.0 for all)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.set_defaults(func=_serve)
+
+    tiny = sub.add_parser("tiny-model", help="build a small random-weight Qwen-VL checkpoint offline (tests, demos, benchmarks)")
+    tiny.add_argument("out_dir", help="directory to write the checkpoint to")
+    tiny.add_argument("--family", default="qwen2_5_vl", choices=["qwen2_5_vl", "qwen2_vl"], help="architecture (default qwen2_5_vl)")
+    tiny.add_argument("--size", default="tiny", choices=["tiny", "bench"], help="tiny ≈ 0.3M parameters; bench ≈ 25M (default tiny)")
+    tiny.add_argument("--seed", type=int, default=0, help="weight initialisation seed")
+    tiny.set_defaults(func=_tiny_model)
+
+    try:
+        from .synth.cli import add_synth_arguments, run_synth
+    except ImportError:  # pragma: no cover - synth is part of the package
+        pass
+    else:
+        synth = sub.add_parser("synth", help="write synthetic bills + annotations.jsonl (exact ground truth)")
+        add_synth_arguments(synth)
+        synth.set_defaults(func=run_synth)
+
+    try:
+        from .evaluation_cli import add_eval_arguments, run_eval
+    except ImportError:
+        pass
+    else:
+        evaluate = sub.add_parser("eval", help="field-level accuracy / F1 / exact match of a model or adapter on a data set")
+        add_eval_arguments(evaluate)
+        evaluate.set_defaults(func=run_eval)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

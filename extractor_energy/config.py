@@ -1,0 +1,58 @@
+"""Settings from environment variables (prefix ``EXTRACTOR_``) and an optional ``.env`` file."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob of the service. Each field is also documented in the README's settings table."""
+
+    model_config = SettingsConfigDict(env_prefix="EXTRACTOR_", env_file=".env", extra="ignore")
+
+    model: str = Field("Qwen/Qwen2.5-VL-3B-Instruct", description="Hub id or local directory of the base VLM")
+    adapters_dir: Path = Field(Path("adapters"), description="Folder watched for <concessionaria>_<uf>/ LoRA adapters")
+    device: Literal["auto", "cuda", "cpu"] = Field("auto", description="auto = cuda when available")
+    dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field("auto", description="auto = bf16 on GPU, fp32 on CPU")
+    torch_threads: int = Field(0, ge=0, description="CPU threads for torch; 0 keeps torch's default")
+
+    max_upload_mb: float = Field(20.0, gt=0, description="Largest accepted upload (413 above)")
+    max_image_pixels: int = Field(50_000_000, gt=0, description="Largest decoded image (decompression-bomb guard)")
+    max_pdf_pages: int = Field(4, ge=1, description="PDFs with more pages are refused (422)")
+    pdf_dpi: int = Field(200, ge=72, le=400, description="Resolution PDF pages are rendered at")
+    model_max_pixels: int = Field(1280 * 28 * 28, ge=56 * 56, description="Pixel budget per page given to the model")
+    model_min_pixels: int = Field(56 * 56, ge=28 * 28, description="Smallest page size given to the model")
+    max_new_tokens: int = Field(1024, ge=16, description="Upper bound on generated tokens per bill")
+
+    max_batch_size: int = Field(8, ge=1, description="Requests generated together in one batch")
+    max_batch_wait_ms: float = Field(10.0, ge=0, description="How long the worker waits to fill a batch")
+    max_queue_size: int = Field(64, ge=1, description="Requests waiting beyond this get 503 + Retry-After")
+    request_timeout_s: float = Field(120.0, gt=0, description="A request not answered by then gets 504")
+    shutdown_grace_s: float = Field(30.0, ge=0, description="On SIGTERM, time allowed to finish queued requests")
+
+    max_loaded_adapters: int = Field(16, ge=1, description="Adapters resident in the model; LRU beyond")
+    preload_adapters: bool = Field(False, description="Load every valid adapter at start-up instead of on first use")
+    max_adapter_rank: int = Field(128, ge=1, description="Adapters with a larger LoRA rank are rejected")
+    allow_base_model_mismatch: bool = Field(
+        False, description="Serve adapters whose base_model_name_or_path names another model when shapes match"
+    )
+    watch_adapters: bool = Field(True, description="Watch adapters_dir for changes (else only POST /adapters/reload)")
+    watch_force_polling: bool = Field(False, description="Poll instead of inotify (network volumes)")
+    adapter_stable_s: float = Field(0.5, ge=0, description="A folder must be unchanged this long before it is loaded")
+
+    constrained_decoding: bool = Field(True, description="Constrain generation to the contract's JSON schema")
+    review_threshold: float = Field(0.5, ge=0, le=1, description="Confidence under which a required field sets requires_review")
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,214 @@
+"""The only code that runs the model while serving.
+
+One worker thread takes jobs from a bounded queue, forms micro-batches (up to
+``max_batch_size``, waiting at most ``max_batch_wait_ms`` for more), lets the adapter registry
+load/evict/delete adapters between two batches, runs one ``generate`` with one adapter per row,
+and resolves each job's asyncio future. The event loop never blocks on the model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from .adapters.registry import AdapterRegistry, Lease
+from .config import Settings
+from .inference import BASE, GenerationInput, GenerationOutput, ProcessorFactory, generate_batch
+from .metrics import Metrics
+from .model import LoadedModel
+
+log = logging.getLogger(__name__)
+
+
+class QueueFull(Exception):
+    """The queue is at ``max_queue_size``: answer 503 with Retry-After."""
+
+    def __init__(self, retry_after_s: int):
+        self.retry_after_s = retry_after_s
+        super().__init__(f"the server is at capacity; retry in {retry_after_s} s")
+
+
+class ShuttingDown(Exception):
+    """The server is draining for shutdown and accepts no new work."""
+
+
+class InferenceFailed(Exception):
+    """The model or adapter failed for this request (the server keeps serving)."""
+
+
+@dataclass
+class Job:
+    input: GenerationInput
+    lease: Lease | None
+    future: asyncio.Future
+    loop: asyncio.AbstractEventLoop
+    key: str
+    enqueued_at: float = field(default_factory=time.monotonic)
+    started_at: float | None = None
+    cancelled: bool = False
+
+    def cancel(self) -> None:
+        """Drop the job if it has not started (client gone or timed out)."""
+        self.cancelled = True
+
+    def _resolve(self, result: Any = None, error: BaseException | None = None) -> None:
+        def apply() -> None:
+            if self.future.done():
+                return
+            if error is not None:
+                self.future.set_exception(error)
+            else:
+                self.future.set_result(result)
+
+        try:
+            self.loop.call_soon_threadsafe(apply)
+        except RuntimeError:  # loop already closed (shutdown): nobody is waiting
+            pass
+
+
+class Scheduler:
+    def __init__(
+        self,
+        loaded: LoadedModel,
+        registry: AdapterRegistry,
+        settings: Settings,
+        metrics: Metrics,
+        extra_processors: ProcessorFactory | None = None,
+    ) -> None:
+        self.loaded = loaded
+        self.registry = registry
+        self.settings = settings
+        self.metrics = metrics
+        self.extra_processors = extra_processors
+        self._queue: queue.Queue[Job] = queue.Queue(maxsize=settings.max_queue_size)
+        self._accepting = True
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="inference-worker", daemon=True)
+        self.batches_run = 0
+        self.last_batch_ms = 0.0
+
+    # ------------------------------------------------------------------ event-loop side
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    @property
+    def queue_depth(self) -> int:
+        return self._queue.qsize()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def submit(self, gen_input: GenerationInput, lease: Lease | None, key: str) -> Job:
+        """Queue a job now or raise :class:`QueueFull` / :class:`ShuttingDown` at once."""
+        if not self._accepting:
+            raise ShuttingDown("the server is shutting down")
+        loop = asyncio.get_running_loop()
+        job = Job(input=gen_input, lease=lease, future=loop.create_future(), loop=loop, key=key)
+        try:
+            self._queue.put_nowait(job)
+        except queue.Full:
+            raise QueueFull(self._retry_after()) from None
+        self.metrics.queue_depth.set(self._queue.qsize())
+        return job
+
+    def _retry_after(self) -> int:
+        per_batch = max(self.last_batch_ms / 1000, 0.5)
+        batches = self._queue.qsize() / max(self.settings.max_batch_size, 1)
+        return max(1, min(60, round(per_batch * batches)))
+
+    def stop(self, grace_s: float) -> None:
+        """Stop accepting, finish queued jobs for up to ``grace_s``, fail the rest, stop the worker."""
+        self._accepting = False
+        deadline = time.monotonic() + grace_s
+        while self._queue.qsize() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self._stop.set()
+        self._thread.join(timeout=max(1.0, deadline - time.monotonic() + 5))
+        while True:
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            job._resolve(error=ShuttingDown("the server shut down before this request ran"))
+
+    # ------------------------------------------------------------------ worker side
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                first = self._queue.get(timeout=0.1)
+            except queue.Empty:
+                self._housekeeping()
+                continue
+            batch = self._collect(first)
+            self.metrics.queue_depth.set(self._queue.qsize())
+            if batch:
+                self._run_batch(batch)
+
+    def _housekeeping(self) -> None:
+        try:
+            self.registry.sync_model(self.loaded.model, set())
+        except Exception:
+            log.exception("adapter housekeeping failed")
+
+    def _collect(self, first: Job) -> list[Job]:
+        jobs = [first]
+        fill_until = time.monotonic() + self.settings.max_batch_wait_ms / 1000
+        while len(jobs) < self.settings.max_batch_size:
+            remaining = fill_until - time.monotonic()
+            try:
+                jobs.append(self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return [job for job in jobs if not job.cancelled and not job.future.done()]
+
+    def _run_batch(self, jobs: list[Job]) -> None:
+        needed = {j.input.adapter_name for j in jobs if j.input.adapter_name != BASE}
+        try:
+            failures = self.registry.sync_model(self.loaded.model, needed)
+        except Exception as exc:
+            log.exception("adapter sync failed")
+            failures = {name: str(exc) for name in needed}
+        runnable = []
+        for job in jobs:
+            if job.input.adapter_name in failures:
+                job._resolve(error=InferenceFailed(f"adapter {job.key} could not be loaded: {failures[job.input.adapter_name]}"))
+            else:
+                runnable.append(job)
+        if not runnable:
+            return
+        now = time.monotonic()
+        for job in runnable:
+            job.started_at = now
+            self.metrics.queue_wait.observe(now - job.enqueued_at)
+        self.metrics.batch_size.observe(len(runnable))
+        self.metrics.adapters_per_batch.observe(len({j.input.adapter_name for j in runnable}))
+        try:
+            outputs = self._generate([j.input for j in runnable])
+        except Exception as exc:
+            if len(runnable) == 1:
+                log.exception("generation failed for %s", runnable[0].key)
+                runnable[0]._resolve(error=InferenceFailed(f"the model failed on this document: {type(exc).__name__}: {exc}"))
+                return
+            log.warning("batch of %d failed (%s); retrying one by one", len(runnable), exc)
+            for job in runnable:
+                self._run_batch([job])
+            return
+        for job, output in zip(runnable, outputs):
+            self.metrics.tokens.inc(output.tokens_generated)
+            job._resolve(result=output)
+
+    def _generate(self, inputs: list[GenerationInput]) -> list[GenerationOutput]:
+        started = time.perf_counter()
+        outputs = generate_batch(self.loaded, inputs, self.settings.max_new_tokens, self.extra_processors)
+        self.last_batch_ms = (time.perf_counter() - started) * 1000
+        self.batches_run += 1
+        if outputs:
+            self.metrics.preprocess.observe(outputs[0].preprocess_ms / 1000)
+            self.metrics.generation.observe(outputs[0].generate_ms / 1000)
+        return outputs

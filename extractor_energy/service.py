@@ -1,0 +1,139 @@
+"""One extraction, start to finish: document -> key -> adapter lease -> scheduler -> contract."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable
+
+from .adapters import AdapterRegistry
+from .checks import check_bill, findings_to_warnings
+from .config import Settings
+from .confidence import field_confidence, requires_review
+from .documents import DocumentError, DocumentLimits, load_document
+from .inference import BASE, GenerationInput
+from .keys import KeyError_, make_key
+from .metrics import Metrics
+from .model import LoadedModel
+from .parsing import parse_answer
+from .prompts import build_messages
+from .scheduler import InferenceFailed, QueueFull, Scheduler, ShuttingDown
+
+
+class ApiError(Exception):
+    """An error answered to the client with ``status`` and an actionable ``message``."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None, reason: str = "bad_request"):
+        self.status, self.message, self.headers, self.reason = status, message, headers or {}, reason
+        super().__init__(message)
+
+
+@dataclass
+class ExtractionService:
+    settings: Settings
+    loaded: LoadedModel
+    registry: AdapterRegistry
+    scheduler: Scheduler
+    metrics: Metrics
+
+    @property
+    def limits(self) -> DocumentLimits:
+        s = self.settings
+        return DocumentLimits(
+            max_upload_bytes=s.max_upload_bytes, max_image_pixels=s.max_image_pixels, max_pdf_pages=s.max_pdf_pages,
+            pdf_dpi=s.pdf_dpi, model_max_pixels=s.model_max_pixels,
+        )
+
+    async def extract(
+        self,
+        payload: bytes,
+        filename: str | None,
+        content_type: str | None,
+        concessionaria: str,
+        uf: str,
+        is_disconnected: Callable[[], Awaitable[bool]] | None = None,
+    ) -> dict[str, Any]:
+        started = time.perf_counter()
+        try:
+            key = make_key(concessionaria, uf)
+        except KeyError_ as exc:
+            raise ApiError(422, str(exc), reason="bad_key") from None
+        try:
+            document = await asyncio.to_thread(load_document, payload, self.limits, filename, content_type)
+        except DocumentError as exc:
+            raise ApiError(exc.status_code, exc.message, reason="bad_document") from None
+        decoded = time.perf_counter()
+        lease = self.registry.acquire(key.key)
+        try:
+            gen_input = GenerationInput(
+                pages=document.pages,
+                messages=build_messages(key, len(document.pages), with_adapter=lease is not None),
+                adapter_name=lease.internal_name if lease else BASE,
+            )
+            output = await self._run(gen_input, lease, key.key, is_disconnected)
+        finally:
+            self.registry.release(lease)
+        parsed = parse_answer(output.text)
+        confidence = field_confidence(output, parsed)
+        findings = check_bill(parsed.data)
+        warnings = parsed.warnings + findings_to_warnings(findings)
+        finished = time.perf_counter()
+        return {
+            "key": key.key,
+            "concessionaria": key.concessionaria.upper(),
+            "uf": key.uf,
+            "adapter": lease.key if lease else None,
+            "adapter_version": lease.version if lease else None,
+            "model": self.loaded.name,
+            "pages": len(document.pages),
+            "data": parsed.data.model_dump(),
+            "confidence": confidence,
+            "requires_review": requires_review(parsed.data, confidence, findings, self.settings.review_threshold),
+            "warnings": warnings,
+            "timings_ms": {
+                "decode": round((decoded - started) * 1000, 1),
+                "queue": round(output.extra.get("queue_ms", 0.0), 1),
+                "preprocess": round(output.preprocess_ms, 1),
+                "generate": round(output.generate_ms, 1),
+                "total": round((finished - started) * 1000, 1),
+            },
+            "batch_size": output.batch_size,
+            "tokens_generated": output.tokens_generated,
+        }
+
+    async def _run(self, gen_input: GenerationInput, lease: Any, key: str, is_disconnected: Callable[[], Awaitable[bool]] | None):
+        try:
+            job = self.scheduler.submit(gen_input, lease, key)
+        except QueueFull as exc:
+            self.metrics.rejected.labels(reason="queue_full").inc()
+            raise ApiError(503, str(exc), {"Retry-After": str(exc.retry_after_s)}, reason="queue_full") from None
+        except ShuttingDown as exc:
+            raise ApiError(503, str(exc), {"Retry-After": "5"}, reason="shutting_down") from None
+        deadline = time.monotonic() + self.settings.request_timeout_s
+        try:
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    job.cancel()
+                    self.metrics.rejected.labels(reason="timeout").inc()
+                    raise ApiError(
+                        504,
+                        f"no answer within {self.settings.request_timeout_s:g} s (EXTRACTOR_REQUEST_TIMEOUT_S); "
+                        "the server is busy — retry later or with fewer pages",
+                        reason="timeout",
+                    )
+                done, _ = await asyncio.wait({job.future}, timeout=min(remaining, 0.25))
+                if done:
+                    break
+                if is_disconnected is not None and job.started_at is None and await is_disconnected():
+                    job.cancel()  # dropped from the queue: the worker skips it
+                    self.metrics.rejected.labels(reason="client_disconnected").inc()
+                    raise ApiError(499, "client disconnected", reason="client_disconnected")
+            output = job.future.result()
+        except InferenceFailed as exc:
+            raise ApiError(503, str(exc), {"Retry-After": "1"}, reason="inference_failed") from None
+        except ShuttingDown as exc:
+            raise ApiError(503, str(exc), {"Retry-After": "5"}, reason="shutting_down") from None
+        output.extra["queue_ms"] = ((job.started_at or time.monotonic()) - job.enqueued_at) * 1000
+        return output
