@@ -1,0 +1,63 @@
+"""Run the real app under uvicorn in a background thread, on a free loopback port."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from contextlib import contextmanager
+from typing import Iterator
+
+import httpx
+import uvicorn
+
+from extractor_energy.api.app import create_app
+from extractor_energy.config import Settings
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def live_server(settings: Settings) -> Iterator[str]:
+    """Yield the base URL of a running server; stop it (gracefully) afterwards."""
+    app = create_app(settings)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url + "/readyz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if not thread.is_alive():
+            raise RuntimeError("server thread died during start-up")
+        time.sleep(0.05)
+    else:
+        raise RuntimeError("server did not become ready")
+    try:
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+def test_settings(model_dir, adapters_dir, **overrides) -> Settings:
+    """Settings for the tiny model: small pages, short answers, fast adapter settling."""
+    values = dict(
+        model=str(model_dir), adapters_dir=adapters_dir, model_max_pixels=112 * 112, model_min_pixels=56 * 56,
+        max_new_tokens=40, adapter_stable_s=0.2, max_batch_wait_ms=5, request_timeout_s=120,
+        _env_file=None,
+    )
+    values.update(overrides)
+    return Settings(**values)
+
+
+test_settings.__test__ = False  # not a test, despite the name
