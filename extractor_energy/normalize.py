@@ -147,7 +147,7 @@ def full_date(value: Any, reference_month: str | None = None) -> str | None:
         d, m = int(match[1]), int(match[2])
         ref_m, ref_y = (int(part) for part in reference_month.split("/"))
         # a DD/MM date printed on a bill lies within a few months after the reference month
-        y = ref_y + 1 if m < ref_m - 6 else ref_y
+        y = ref_y + 1 if m < ref_m - 6 else (ref_y - 1 if m > ref_m + 6 else ref_y)
     else:
         raise ValueError(f"not a date: {value!r}")
     try:
@@ -247,7 +247,7 @@ def subgrupo(value: Any) -> str | None:
     if not result:
         return None
     upper = result.upper().replace(" ", "")
-    if not re.fullmatch(r"A[1-4]A?|A3A|AS|B[1-4]", upper):
+    if not re.fullmatch(r"A[1-4]|A3A|AS|B[1-4]", upper):
         raise ValueError(f"unknown subgroup {value!r}")
     return "A3a" if upper == "A3A" else upper
 

@@ -99,6 +99,7 @@ class AdapterRegistry:
         self._bad_folders: dict[str, str] = {}  # folder name -> why it is not a key
         self._versions: dict[str, AdapterVersion] = {}  # internal name -> live version (current or leased)
         self._resident: set[str] = set()  # internal names loaded in the model
+        self._generation = 0  # makes internal names unique even when the same bytes come back
 
     # ------------------------------------------------------------------ disk side
     def scan(self) -> None:
@@ -168,7 +169,8 @@ class AdapterRegistry:
             entry.checked_signature, entry.error, entry.error_at = signature, None, None
             if entry.current and entry.current.adapter.version == adapter.version:
                 return  # touched, not changed
-            version = AdapterVersion(adapter=adapter, internal_name=f"{key}__{adapter.version}")
+            self._generation += 1
+            version = AdapterVersion(adapter=adapter, internal_name=f"{key}__{adapter.version}__{self._generation}")
             previous, entry.current = entry.current, version
             self._versions[version.internal_name] = version
             if previous:
@@ -206,7 +208,8 @@ class AdapterRegistry:
         with self._lock:
             dead = [v for v in self._versions.values() if v.retired and v.leases <= 0]
             for version in dead:
-                del self._versions[version.internal_name]
+                if self._versions.get(version.internal_name) is version:
+                    del self._versions[version.internal_name]
             wanted = [self._versions[n] for n in needed if n in self._versions]
             if self.preload:
                 wanted += [e.current for e in self._entries.values() if e.current and e.current not in wanted][
