@@ -10,6 +10,8 @@ import sys
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from .server import GracefulServer
+
     from .api.app import create_app
     from .config import get_settings
     from .model import ModelLoadError, load_model
@@ -21,10 +23,11 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"extractor-energy: {exc}", file=sys.stderr)
         return 2
     app = create_app(settings, loaded)
-    uvicorn.run(
+    config = uvicorn.Config(
         app, host=args.host, port=args.port, log_level=args.log_level,
         timeout_graceful_shutdown=int(settings.shutdown_grace_s) or None,
     )
+    GracefulServer(config).run()
     return 0
 
 

@@ -1,0 +1,124 @@
+"""The inference worker: real batching across adapters, backpressure, timeouts, disconnects, drain."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+
+from .conftest import bill_image, install_adapter, jpeg_bytes
+from .live_server import free_port, live_server, test_settings
+
+IMAGE = jpeg_bytes(bill_image(11))
+
+
+def metric(text: str, name: str) -> float:
+    match = re.search(rf"^{re.escape(name)} ([0-9.e+]+)$", text, re.M)
+    return float(match.group(1)) if match else 0.0
+
+
+async def burst(url: str, pairs: list[tuple[str, str]], timeout: float = 300) -> list[httpx.Response | Exception]:
+    async with httpx.AsyncClient(timeout=timeout, limits=httpx.Limits(max_connections=64)) as client:
+        async def one(conc: str, uf: str):
+            try:
+                return await client.post(url + "/extract", files={"file": ("f.jpg", IMAGE)}, data={"concessionaria": conc, "uf": uf})
+            except httpx.HTTPError as exc:
+                return exc
+
+        return await asyncio.gather(*(one(c, u) for c, u in pairs))
+
+
+def test_one_generate_call_serves_mixed_adapters(tiny_model_dir, adapter_factory, tmp_path):
+    install_adapter(adapter_factory({"cod_cliente": "111"}), tmp_path, "equatorial_go")
+    install_adapter(adapter_factory({"cod_cliente": "222"}), tmp_path, "cemig_mg")
+    settings = test_settings(tiny_model_dir, tmp_path, max_batch_size=6, max_batch_wait_ms=500)
+    with live_server(settings) as url:
+        pairs = [("EQUATORIAL", "GO"), ("CEMIG", "MG"), ("ENEL", "RJ")] * 2
+        responses = asyncio.run(burst(url, pairs))
+        metrics = httpx.get(url + "/metrics").text
+    bodies = [r.json() for r in responses]
+    assert [b["batch_size"] for b in bodies] == [6] * 6
+    assert [b["data"]["cod_cliente"] for b in bodies[:2]] == ["111", "222"]
+    assert [b["data"]["cod_cliente"] for b in bodies[3:5]] == ["111", "222"]
+    assert bodies[2]["adapter"] is None and bodies[2]["data"]["cod_cliente"] not in ("111", "222")
+    assert metric(metrics, "extractor_batch_size_count") == 1.0
+    assert metric(metrics, "extractor_adapters_per_batch_sum") == 3.0
+
+
+def test_full_queue_answers_503_with_retry_after(tiny_model_dir, tmp_path):
+    settings = test_settings(tiny_model_dir, tmp_path, max_batch_size=1, max_queue_size=1, max_new_tokens=120, max_batch_wait_ms=0)
+    with live_server(settings) as url:
+        responses = asyncio.run(burst(url, [("ENEL", "RJ")] * 12))
+        metrics = httpx.get(url + "/metrics").text
+        assert httpx.get(url + "/healthz").status_code == 200
+    statuses = [r.status_code for r in responses]
+    assert 200 in statuses and 503 in statuses, statuses
+    rejected = [r for r in responses if r.status_code == 503]
+    assert all(int(r.headers["Retry-After"]) >= 1 and "capacity" in r.json()["detail"] for r in rejected)
+    assert metric(metrics, 'extractor_rejected_total{reason="queue_full"}') == len(rejected)
+
+
+def test_request_timeout_answers_504(tiny_model_dir, tmp_path):
+    settings = test_settings(tiny_model_dir, tmp_path, request_timeout_s=0.01, max_new_tokens=200)
+    with live_server(settings) as url:
+        r = httpx.post(url + "/extract", files={"file": ("f.jpg", IMAGE)}, data={"concessionaria": "ENEL", "uf": "RJ"}, timeout=60)
+        assert r.status_code == 504 and "EXTRACTOR_REQUEST_TIMEOUT_S" in r.json()["detail"]
+        assert httpx.get(url + "/readyz").status_code == 200
+
+
+def test_client_that_disconnects_is_dropped_from_queue(tiny_model_dir, tmp_path):
+    settings = test_settings(tiny_model_dir, tmp_path, max_batch_size=1, max_new_tokens=150, max_batch_wait_ms=0)
+    with live_server(settings) as url:
+        results = asyncio.run(burst(url, [("ENEL", "RJ")] * 10, timeout=0.3))  # clients give up after 0.3 s
+        gave_up = sum(isinstance(r, httpx.TimeoutException) for r in results)
+        assert gave_up >= 5, results
+        time.sleep(3)  # long enough for the worker to have run all 10 had they stayed queued
+        metrics = httpx.get(url + "/metrics").text
+    dropped = metric(metrics, 'extractor_rejected_total{reason="client_disconnected"}')
+    ran = metric(metrics, "extractor_batch_size_count")
+    assert dropped >= 3 and ran + dropped <= 10, (dropped, ran)
+
+
+def test_sigterm_drains_queued_requests_and_exits_zero(tiny_model_dir, tmp_path):
+    port = free_port()
+    env = {
+        **os.environ, "EXTRACTOR_MODEL": str(tiny_model_dir), "EXTRACTOR_ADAPTERS_DIR": str(tmp_path),
+        "EXTRACTOR_MODEL_MAX_PIXELS": str(112 * 112), "EXTRACTOR_MAX_NEW_TOKENS": "100", "EXTRACTOR_MAX_BATCH_SIZE": "2",
+        "EXTRACTOR_TORCH_THREADS": "1",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "extractor_energy.cli", "serve", "--port", str(port), "--log-level", "warning"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(url + "/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+
+        def call(_: int) -> int:
+            r = httpx.post(url + "/extract", files={"file": ("f.jpg", IMAGE)}, data={"concessionaria": "ENEL", "uf": "RJ"}, timeout=120)
+            return r.status_code
+
+        with ThreadPoolExecutor(8) as pool:
+            futures = [pool.submit(call, i) for i in range(8)]
+            time.sleep(0.3)  # all accepted, most still queued
+            proc.send_signal(signal.SIGTERM)
+            statuses = [f.result() for f in futures]
+        code = proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert statuses == [200] * 8, statuses
+    assert code == 0, proc.stdout.read() if proc.stdout else ""
