@@ -1,0 +1,174 @@
+"""Serving benchmark: batched multi-LoRA vs base model vs the naive set_adapter baseline.
+
+Starts the real server (``extractor-energy serve``) on a benchmark-size model built offline
+(``tiny-model --size bench``, ~25M parameters) with N random LoRA adapters, drives it over
+loopback HTTP with a bounded async load generator (fixed request count per cell), and prints
+requests/s and p50/p95/p99 latency for: base only, one adapter, mixed traffic over 4 and 16
+adapters, and the naive baseline (one request at a time, set_adapter under a lock), at
+concurrency 1, 4 and 16. It ends with the two ratios we track:
+
+* mixed-16 / base throughput at concurrency 16 (cost of multi-LoRA), aim >= 0.85
+* batched mixed-16 / naive mixed-16 throughput at concurrency 16, aim >= 3
+
+    python benchmarks/serving.py [--requests 48] [--max-new-tokens 32] [--work-dir /tmp/bench]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+UFS = ["AC", "AL", "AM", "AP", "BA", "CE", "DF", "ES", "GO", "MA", "MG", "MS", "MT", "PA", "PB", "PE"]
+
+
+def build_assets(work: Path, adapters: int, rank: int) -> tuple[Path, Path]:
+    """The bench model and ``adapters`` random (non-zero) LoRA adapters on its language model."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForImageTextToText
+
+    from extractor_energy.finetune import DEFAULT_TARGETS
+    from extractor_energy.tiny import build_tiny_model
+
+    model_dir = work / "bench-model"
+    if not (model_dir / "config.json").exists():
+        build_tiny_model(model_dir, size="bench")
+    adapters_dir = work / "adapters"
+    adapters_dir.mkdir(exist_ok=True)
+    base = AutoModelForImageTextToText.from_pretrained(model_dir)
+    for i in range(adapters):
+        out = adapters_dir / f"util{i}_{UFS[i].lower()}"
+        if out.exists():
+            continue
+        torch.manual_seed(i)
+        config = LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=DEFAULT_TARGETS, init_lora_weights=False)
+        peft = get_peft_model(base, config)
+        peft.save_pretrained(out)
+        base = peft.unload()
+    return model_dir, adapters_dir
+
+
+def page_bytes(seed: int) -> bytes:
+    from PIL import Image, ImageDraw
+
+    img = Image.new("RGB", (448, 448), "white")
+    draw = ImageDraw.Draw(img)
+    draw.text((20, 20 + seed % 300), f"Total a pagar R$ {seed},45", fill="black")
+    buf = io.BytesIO()
+    img.save(buf, "JPEG")
+    return buf.getvalue()
+
+
+def start(cmd: list[str], env: dict[str, str], url: str) -> subprocess.Popen:
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited: {proc.stderr.read() if proc.stderr else ''}")
+        try:
+            if httpx.get(url + "/readyz", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise RuntimeError("server did not start")
+
+
+async def drive(url: str, keys: list[tuple[str, str]], requests: int, concurrency: int, images: list[bytes]) -> dict:
+    semaphore = asyncio.Semaphore(concurrency)
+    latencies: list[float] = []
+    failures = 0
+
+    async def one(i: int, client: httpx.AsyncClient) -> None:
+        nonlocal failures
+        conc, uf = keys[i % len(keys)]
+        async with semaphore:
+            started = time.perf_counter()
+            r = await client.post(url + "/extract", files={"file": ("f.jpg", images[i % len(images)])}, data={"concessionaria": conc, "uf": uf})
+            latencies.append(time.perf_counter() - started)
+            failures += r.status_code != 200
+
+    async with httpx.AsyncClient(timeout=600) as client:
+        await one(0, client)  # warm-up (adapter load, first-call overheads)
+        latencies.clear()
+        started = time.perf_counter()
+        await asyncio.gather(*(one(i, client) for i in range(requests)))
+        elapsed = time.perf_counter() - started
+    q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else latencies * 99
+    return {"rps": requests / elapsed, "p50": q[49], "p95": q[94], "p99": q[98], "failures": failures}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=48, help="requests per cell (default 48)")
+    parser.add_argument("--max-new-tokens", type=int, default=32, help="tokens generated per request (default 32)")
+    parser.add_argument("--rank", type=int, default=16, help="LoRA rank of the random adapters (default 16)")
+    parser.add_argument("--concurrency", default="1,4,16", help="comma-separated client concurrency levels")
+    parser.add_argument("--work-dir", type=Path, default=None, help="where the model and adapters are built (reused)")
+    args = parser.parse_args()
+    levels = [int(c) for c in args.concurrency.split(",")]
+    work = args.work_dir or Path(tempfile.mkdtemp(prefix="extractor-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    model_dir, adapters_dir = build_assets(work, 16, args.rank)
+    env = {
+        **os.environ, "EXTRACTOR_MODEL": str(model_dir), "EXTRACTOR_ADAPTERS_DIR": str(adapters_dir),
+        "EXTRACTOR_MAX_NEW_TOKENS": str(args.max_new_tokens), "EXTRACTOR_MODEL_MAX_PIXELS": str(224 * 224),
+        "EXTRACTOR_MAX_BATCH_SIZE": "16", "EXTRACTOR_MAX_LOADED_ADAPTERS": "16", "EXTRACTOR_PRELOAD_ADAPTERS": "true",
+        "EXTRACTOR_CONSTRAINED_DECODING": "false", "EXTRACTOR_MAX_QUEUE_SIZE": "256", "EXTRACTOR_MAX_BATCH_WAIT_MS": "5",
+        "PYTHONPATH": str(ROOT),
+    }
+    images = [page_bytes(i) for i in range(8)]
+    adapter_keys = [(f"util{i}", UFS[i]) for i in range(16)]
+    scenarios = {
+        "base": [("NOADAPTER", "SP")],
+        "one adapter": adapter_keys[:1],
+        "mixed 4": adapter_keys[:4],
+        "mixed 16": adapter_keys,
+    }
+    rows: list[tuple[str, int, dict]] = []
+    port = 8770
+    for name, cmd in (
+        ("batched", [sys.executable, "-m", "extractor_energy.cli", "serve", "--port", str(port), "--log-level", "warning"]),
+        ("naive", [sys.executable, "-m", "benchmarks.naive_server", "--port", str(port + 1)]),
+    ):
+        url = f"http://127.0.0.1:{port if name == 'batched' else port + 1}"
+        proc = start(cmd, env, url)
+        try:
+            cells = scenarios.items() if name == "batched" else [("naive mixed 16", adapter_keys)]
+            for scenario, keys in cells:
+                for level in levels:
+                    shuffled = keys[:]
+                    random.Random(level).shuffle(shuffled)
+                    result = asyncio.run(drive(url, shuffled, args.requests, level, images))
+                    rows.append((scenario, level, result))
+                    print(f"  {scenario:<16} c={level:<3} {result['rps']:6.2f} req/s", file=sys.stderr, flush=True)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=60)
+    print(f"\nmodel: {model_dir.name} (~25M params), {args.max_new_tokens} new tokens/request, rank-{args.rank} adapters, "
+          f"{args.requests} requests per cell, torch threads: default")
+    print(f"{'scenario':<16} {'conc':>4} {'req/s':>8} {'p50 s':>8} {'p95 s':>8} {'p99 s':>8} {'fail':>5}")
+    for scenario, level, r in rows:
+        print(f"{scenario:<16} {level:>4} {r['rps']:>8.2f} {r['p50']:>8.3f} {r['p95']:>8.3f} {r['p99']:>8.3f} {r['failures']:>5}")
+    top = max(levels)
+    get = {(s, c): r["rps"] for s, c, r in rows}
+    multi = get[("mixed 16", top)] / get[("base", top)]
+    speedup = get[("mixed 16", top)] / get[("naive mixed 16", top)]
+    print(f"\nmixed-16 / base throughput at c={top}: {multi:.2f}  (aim >= 0.85)")
+    print(f"batched / naive throughput at c={top}: {speedup:.2f}  (aim >= 3)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
