@@ -79,9 +79,9 @@ def integer(value: Any) -> int | None:
             raise ValueError(f"expected a whole number, got {value}")
         return int(value)
     text = re.sub(r"(?i)\s*(kwh|dias?)\s*$", "", str(value).strip())
+    text = text[:-3] if text.endswith(",00") else text
     if re.fullmatch(r"-?\d{1,3}(\.\d{3})+", text):
         text = text.replace(".", "")
-    text = text.replace(",00", "") if text.endswith(",00") else text
     if not re.fullmatch(r"-?\d+", text):
         raise ValueError(f"not a whole number: {value!r}")
     return int(text)

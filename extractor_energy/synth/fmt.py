@@ -1,0 +1,78 @@
+"""How Brazilian bills print numbers, money, dates and months (the inverse of ``normalize``)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from ..normalize import MONTHS_PT
+
+MONTH_NAMES = ["Janeiro", "Fevereiro", "Março", "Abril", "Maio", "Junho", "Julho", "Agosto",
+               "Setembro", "Outubro", "Novembro", "Dezembro"]
+
+
+def number(value: float, decimals: int = 2, thousands: bool = True) -> str:
+    """``1234.5`` -> ``1.234,50``; negative values keep a leading minus."""
+    text = f"{abs(value):,.{decimals}f}" if thousands else f"{abs(value):.{decimals}f}"
+    text = text.replace(",", "_").replace(".", ",").replace("_", ".")
+    return ("-" if value < 0 and round(abs(value), decimals) else "") + text
+
+
+def brl(value: float, symbol: bool = False, trailing_minus: bool = False) -> str:
+    """Money: ``R$ 1.234,56``; credits ``-456,49`` or ``456,49-``."""
+    text = number(abs(value)) if trailing_minus else number(value)
+    if trailing_minus and value < 0:
+        text += "-"
+    return f"R$ {text}" if symbol else text
+
+
+def kwh(value: int) -> str:
+    """Whole kWh with a thousands dot: ``1234`` -> ``1.234``."""
+    return number(value, 0)
+
+
+def tariff(value: float) -> str:
+    """Unit tariff with six decimals: ``0,978891``."""
+    return number(value, 6, thousands=False)
+
+
+def dmy(day: date) -> str:
+    return day.strftime("%d/%m/%Y")
+
+
+def dm(day: date) -> str:
+    return day.strftime("%d/%m")
+
+
+def month(mes_ano: str, style: str) -> str:
+    """Print an ``MM/AAAA`` month as a layout does.
+
+    Styles: ``num`` 07/2025, ``short`` 7/2025, ``abbr`` JUL/2025, ``abbr2`` JUL/25, ``name`` Julho/2025.
+    """
+    m, y = int(mes_ano[:2]), int(mes_ano[3:])
+    if style == "num":
+        return f"{m:02d}/{y}"
+    if style == "short":
+        return f"{m}/{y}"
+    if style == "abbr":
+        return f"{MONTHS_PT[m - 1]}/{y}"
+    if style == "abbr2":
+        return f"{MONTHS_PT[m - 1]}/{y % 100:02d}"
+    if style == "name":
+        return f"{MONTH_NAMES[m - 1]}/{y}"
+    raise ValueError(f"unknown month style {style!r}")
+
+
+def digitable(line: str) -> str:
+    """48-digit line in the usual four groups: ``83640000001-2 34560069001-3 ...``."""
+    return " ".join(f"{line[i:i + 11]}-{line[i + 11]}" for i in range(0, 48, 12))
+
+
+def grouped(digits: str, size: int = 4) -> str:
+    """Digits in groups separated by spaces (NF3e access keys)."""
+    return " ".join(digits[i:i + size] for i in range(0, len(digits), size))
+
+
+def parse_dmy(text: str) -> date:
+    """``DD/MM/AAAA`` -> date."""
+    day, month_, year = (int(part) for part in text.split("/"))
+    return date(year, month_, day)

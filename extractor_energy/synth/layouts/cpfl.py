@@ -1,0 +1,77 @@
+"""CPFL (Paulista, Piratininga, Santa Cruz, RGE): blue header band with "SEU CÓDIGO" and "Nº DA INSTALAÇÃO",
+reference month as ``Junho/2025``, credits with a trailing minus, two-column history table."""
+
+from __future__ import annotations
+
+from ..canvas import WHITE, Page
+from ..content import BillContent
+from .. import fmt
+from .blocks import Style, band, boxed, label_value, run, table
+from .history import history_table
+from .marks import logo, qr_block
+from .page2 import second_page
+from .sections import customer, flag_line, gd_box, items_table, messages_box, nf_block, reaviso, tariff_lines, tax_table
+from .slip import slip
+
+STYLE = Style(primary=(0, 84, 166), secondary=(0, 160, 220), light=(222, 235, 248), accent=(0, 150, 160), radius=1.5)
+MONTH = "name"
+RENAME = {"tusd": "Consumo Uso Sistema [kWh] - TUSD", "te": "Consumo [kWh] - TE", "cip": "Contribuição Custeio Ilum. Pública",
+          "bandeira": "Adicional Band. {flag}"}
+
+
+def draw(c: BillContent) -> list[Page]:
+    """Both pages of a CPFL bill."""
+    page, d, s = Page(), c.data, STYLE
+    page.rect(0, 0, 210, 32, fill=s.primary)
+    page.rect(6, 5, 50, 20, fill=WHITE, radius=2)
+    logo(page, "cpfl", c.profile.brand, 9, 8)
+    page.fit_text(62, 12, d.distribuidora, 70, size=9, bold=True, color=WHITE, field="distribuidora")
+    cnpj = c.utility_cnpj
+    page.text(62, 17, f"CNPJ {cnpj[:2]}.{cnpj[2:5]}.{cnpj[5:8]}/{cnpj[8:12]}-{cnpj[12:]}", size=5.8, color=WHITE)
+    page.text(62, 22, "DANF3E - Documento Auxiliar da Nota Fiscal de Energia Elétrica Eletrônica", size=5.2, color=WHITE)
+    page.rect(138, 5, 66, 23, fill=(0, 62, 128), radius=2)
+    label_value(page, 142, 10, "SEU CÓDIGO", d.cod_cliente, "cod_cliente", s, size=10, label_size=5.5, color=WHITE,
+                label_color=(190, 215, 240))
+    label_value(page, 142, 20, "Nº DA INSTALAÇÃO", d.num_instalacao, "num_instalacao", s, size=10, label_size=5.5, color=WHITE,
+                label_color=(190, 215, 240))
+
+    boxed(page, 8, 36, 62, 14, "REFERÊNCIA", fmt.month(d.mes_referencia, MONTH), "mes_referencia", s.light,
+          text_color=s.primary, value_size=12, radius=s.radius)
+    boxed(page, 72, 36, 62, 14, "VENCIMENTO", d.vencimento, "vencimento", s.light, text_color=s.primary,
+          value_size=12, radius=s.radius)
+    boxed(page, 136, 36, 66, 14, "TOTAL A PAGAR", fmt.brl(d.valor_fatura, symbol=True), "valor_fatura", s.accent,
+          value_size=13, radius=s.radius)
+
+    y = customer(page, 8, 57, c, s, size=6.6)
+    y = tariff_lines(page, 8, y + 1.5, c, s, ("Classificação:", "Fornecimento:", "Tensão Nominal:", "Modalidade Tarifária:"),
+                 class_words="long", tipo_words="title", size=5.8)
+    ry = band(page, 112, 54, 90, "DATAS E LEITURAS", s.secondary, radius=s.radius)
+    cols = [("Anterior", 24, "c"), ("Atual", 24, "c"), ("Dias", 14, "c"), ("Próxima", 28, "c")]
+    ry = table(page, 112, ry + 0.5, cols, [[d.leitura_anterior, d.leitura_atual, str(d.dias_faturados), d.proximo_leitura]],
+               s, fields=[["leitura_anterior", "leitura_atual", "dias_faturados", "proximo_leitura"]], size=6.3, row_h=4)
+    run(page, 113, ry + 4, [("Medidor ", None), (c.meter, None), ("   Leituras ", None),
+                            (f"{c.reading_prev} - {c.reading_curr}", None)], size=5.8, color=s.ink)
+    run(page, 113, ry + 8, [("Consumo faturado (kWh): ", None), (fmt.kwh(d.consumo_kwh), "consumo_kwh")], size=6.5,
+        color=s.ink, bold_fields=True)
+    flag_line(page, 113, ry + 12, c, s, label="Bandeira: ", size=6.2)
+
+    y = band(page, 8, max(y, ry + 15) + 1, 194, "DEMONSTRATIVO DE FATURAMENTO", s.primary, radius=s.radius)
+    y = items_table(page, 8, y + 0.5, 194, c, s, ("Descrição", "Unid.", "Quantidade", "Tarifa c/ Impostos", "Valor (R$)"),
+                    total_label="TOTAL A PAGAR", rename=RENAME, trailing_minus=True, header_fill=False, size=6.0)
+    top = y + 1
+    y = band(page, 8, top, 100, "TRIBUTOS", s.secondary, radius=s.radius)
+    y = tax_table(page, 8, y + 0.5, 100, c, s, header_fill=True) + 2
+    if d.energia_ativa_injetada:
+        y = gd_box(page, 8, y, 100, c, s, title="SCEE - MICRO E MINIGERAÇÃO DISTRIBUÍDA", size=5.6) + 1.5
+    if d.faturas_venc:
+        y = reaviso(page, 8, y, 100, c, s, month_style="num", title="FATURAS EM ABERTO", size=5.6)
+    ry = band(page, 112, top, 90, "HISTÓRICO DE CONSUMO", s.secondary, radius=s.radius)
+    ry = history_table(page, 112, ry + 0.5, 90, c, s, month_style="abbr2", columns=2, titles=("Mês", "kWh", "Dias"),
+                       size=5.8, row_h=3.4)
+    qr_block(page, 114, ry + 4, 20, c.render_seed)
+    page.text(138, ry + 10, "Pix: pague pelo QR Code", size=6, bold=True, color=s.primary)
+    page.text(138, ry + 14, "Fatura digital: cpfl.com.br", size=5.2, color=s.label)
+    y = nf_block(page, 8, max(y, ry + 26) + 3, 194, c, s)
+    messages_box(page, 8, y + 1, 194, 248, c, s, title="AVISOS")
+    slip(page, 252, c, s, ("Nº da Instalação", "Referência", "Vencimento", "Total a Pagar"), month_style=MONTH)
+    return [page, second_page(c, s, MONTH)]

@@ -1,0 +1,64 @@
+"""Write pages as a vector PDF with real, selectable text (fpdf2 + the bundled DejaVu fonts)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+from fpdf import FPDF
+
+from .canvas import FONT_FILES, Page
+
+_FIXED_DATE = datetime(2025, 1, 1, tzinfo=timezone.utc)  # fixed: same pages -> same bytes
+
+
+def _new_pdf(title: str) -> FPDF:
+    pdf = FPDF(unit="mm", format="A4")
+    pdf.set_auto_page_break(False)
+    pdf.set_margins(0, 0, 0)
+    pdf.add_font("DejaVu", "", str(FONT_FILES[False]))
+    pdf.add_font("DejaVu", "B", str(FONT_FILES[True]))
+    pdf.set_creation_date(_FIXED_DATE)
+    pdf.set_title(title)
+    pdf.set_producer("extractor_energy.synth")
+    return pdf
+
+
+def _replay(pdf: FPDF, page: Page) -> None:
+    pdf.add_page()
+    for op in page.ops:
+        if op.kind == "text":
+            x, y, text, size, bold = op.args
+            pdf.set_font("DejaVu", "B" if bold else "", size)
+            pdf.set_text_color(*op.color)
+            pdf.text(x, y, text)
+        elif op.kind == "rect":
+            x, y, w, h = op.args
+            filled, outline, width, radius = op.extra
+            style = ("F" if filled else "") + ("D" if outline else "")
+            if not style:
+                continue
+            pdf.set_fill_color(*op.color)
+            if outline:
+                pdf.set_draw_color(*outline)
+                pdf.set_line_width(width)
+            pdf.rect(x, y, w, h, style=style, round_corners=bool(radius), corner_radius=radius)
+        elif op.kind == "line":
+            pdf.set_draw_color(*op.color)
+            pdf.set_line_width(op.extra[0])
+            pdf.line(*op.args)
+        elif op.kind == "polygon":
+            pdf.set_fill_color(*op.color)
+            pdf.polygon(list(op.args), style="F")
+        elif op.kind == "ellipse":
+            pdf.set_fill_color(*op.color)
+            pdf.ellipse(*op.args, style="F")
+
+
+def write_pdf(pages: list[Page], path: Path, title: str = "Fatura de energia elétrica") -> Path:
+    """Write ``pages`` (one PDF page each, A4) to ``path``."""
+    pdf = _new_pdf(title)
+    for page in pages:
+        _replay(pdf, page)
+    pdf.output(str(path))
+    return path
