@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
@@ -52,6 +53,9 @@ class LoraSettings:
     weight_decay: float = 0.0
     seed: int = 0
     gradient_checkpointing: bool = False
+    #: encode (tokenise + image patches) every example once up front when there are at most this many;
+    #: larger sets are encoded batch by batch so memory stays flat (pixel values are large).
+    max_cached_examples: int = 128
 
     def lora_config(self) -> LoraConfig:
         return LoraConfig(
@@ -110,7 +114,8 @@ def train_lora(
 ) -> TrainResult:
     """Train a fresh LoRA adapter on ``examples``; ``on_step(step, total, loss)`` reports progress.
 
-    ``start_state`` (from a checkpoint: ``{"step", "optimizer", "adapter", "rng"}``) resumes a run.
+    ``start_state`` (from a checkpoint: ``{"step", "optimizer", "adapter"}``, optionally ``"losses"``) resumes a
+    run; ``on_checkpoint(model, step, state)`` gets ``{"step", "optimizer", "losses"}`` every ``save_every`` steps.
     """
     if not examples:
         raise ValueError("no training examples")
@@ -122,8 +127,12 @@ def train_lora(
     model = get_peft_model(base_model, settings.lora_config())
     device = next(base_model.parameters()).device
     dtype = next(base_model.parameters()).dtype
-    encoded = [encode_example(processor, ex) for ex in examples]
-    per_epoch = math.ceil(len(encoded) / settings.batch_size)
+    if len(examples) <= settings.max_cached_examples:
+        cache = [encode_example(processor, ex) for ex in examples]
+        encode: Callable[[int], dict[str, torch.Tensor]] = cache.__getitem__
+    else:
+        encode = lambda i: encode_example(processor, examples[i])  # noqa: E731
+    per_epoch = math.ceil(len(examples) / settings.batch_size)
     total_steps = settings.max_steps or max(1, math.ceil(per_epoch * settings.epochs / settings.grad_accum))
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=settings.learning_rate, weight_decay=settings.weight_decay)
@@ -138,11 +147,15 @@ def train_lora(
         set_peft_model_state_dict(model, start_state["adapter"])
         optimizer.load_state_dict(start_state["optimizer"])
         step = int(start_state["step"])
-        for _ in range(step):
-            schedule.step()
+        with warnings.catch_warnings():  # fast-forwarding the schedule, not skipping an optimizer step
+            warnings.simplefilter("ignore", UserWarning)
+            for _ in range(step):
+                schedule.step()
     pad_id = processor.tokenizer.pad_token_id
-    order = _batches(len(encoded), settings.batch_size, settings.seed)
+    order = _batches(len(examples), settings.batch_size, settings.seed)
     result = TrainResult(model=model)
+    if start_state:
+        result.losses = [float(x) for x in start_state.get("losses", [])][:step]  # the curve before the resume
     model.train()
     micro = 0
     # skip the micro-batches a resumed run has already consumed
@@ -151,7 +164,7 @@ def train_lora(
     while step < total_steps:
         loss_sum = 0.0
         for _ in range(settings.grad_accum):
-            batch = collate([encoded[i] for i in next(order)], pad_id)
+            batch = collate([encode(i) for i in next(order)], pad_id)
             batch = {k: v.to(device) for k, v in batch.items()}
             if "pixel_values" in batch:
                 batch["pixel_values"] = batch["pixel_values"].to(dtype)
@@ -168,7 +181,7 @@ def train_lora(
         if on_step:
             on_step(step, total_steps, loss_sum)
         if on_checkpoint and save_every and step % save_every == 0 and step < total_steps:
-            on_checkpoint(model, step, {"step": step, "optimizer": optimizer.state_dict()})
+            on_checkpoint(model, step, {"step": step, "optimizer": optimizer.state_dict(), "losses": list(result.losses)})
     model.eval()
     result.steps = step
     return result

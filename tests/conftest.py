@@ -54,6 +54,7 @@ def adapter_factory(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFacto
     """
     from transformers import AutoModelForImageTextToText
 
+    from extractor_energy.documents import DocumentLimits, load_document
     from extractor_energy.finetune import LoraSettings, TrainExample, answer_text, train_lora
     from extractor_energy.keys import make_key
     from extractor_energy.processor import load_processor
@@ -68,7 +69,8 @@ def adapter_factory(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFacto
         if tag not in cache:
             base = AutoModelForImageTextToText.from_pretrained(tiny_model_dir)
             key = make_key("EQUATORIAL", "GO")  # the adapter prompt does not name the key
-            examples = [TrainExample([bill_image(i)], key, text) for i in range(4)]
+            limits = DocumentLimits(model_max_pixels=TINY_PIXELS)  # pages exactly as the server prepares them
+            examples = [TrainExample(load_document(jpeg_bytes(bill_image(i)), limits).pages, key, text) for i in range(4)]
             settings = LoraSettings(rank=rank, alpha=2 * rank, dropout=0.0, learning_rate=1e-2, max_steps=steps, batch_size=2)
             result = train_lora(base, processor, examples, settings)
             out = root / f"adapter-{len(cache)}"

@@ -90,7 +90,7 @@ def test_sigterm_drains_queued_requests_and_exits_zero(tiny_model_dir, tmp_path)
     port = free_port()
     env = {
         **os.environ, "EXTRACTOR_MODEL": str(tiny_model_dir), "EXTRACTOR_ADAPTERS_DIR": str(tmp_path),
-        "EXTRACTOR_MODEL_MAX_PIXELS": str(112 * 112), "EXTRACTOR_MAX_NEW_TOKENS": "100", "EXTRACTOR_MAX_BATCH_SIZE": "2",
+        "EXTRACTOR_MODEL_MAX_PIXELS": str(112 * 112), "EXTRACTOR_MAX_NEW_TOKENS": "200", "EXTRACTOR_MAX_BATCH_SIZE": "1",
         "EXTRACTOR_TORCH_THREADS": "1",
     }
     proc = subprocess.Popen(
@@ -113,7 +113,7 @@ def test_sigterm_drains_queued_requests_and_exits_zero(tiny_model_dir, tmp_path)
 
         with ThreadPoolExecutor(8) as pool:
             futures = [pool.submit(call, i) for i in range(8)]
-            time.sleep(0.3)  # all accepted, most still queued
+            time.sleep(1.5)  # all accepted; at ~0.3 s per request, most are still queued
             proc.send_signal(signal.SIGTERM)
             statuses = [f.result() for f in futures]
         code = proc.wait(timeout=60)
