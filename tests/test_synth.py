@@ -268,3 +268,10 @@ def test_cli_defaults() -> None:
     args = parser.parse_args(["out"])
     assert (args.out_dir, args.concessionaria, args.uf, args.count, args.seed, args.format, args.degrade, args.dpi) == (
         "out", "EQUATORIAL", "GO", 20, 0, "jpg", "none", 150)
+
+
+def test_dpi_outside_supported_range_is_refused(tmp_path):
+    from extractor_energy.synth.writer import write_dataset
+
+    with pytest.raises(ValueError, match="between 100 and 600"):
+        write_dataset(tmp_path, "EQUATORIAL", "GO", 1, 0, "jpg", "none", 80)

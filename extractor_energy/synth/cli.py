@@ -38,7 +38,7 @@ def add_synth_arguments(parser: argparse.ArgumentParser) -> None:
                         help="none: clean render; scan: slight skew and grey noise; photo: perspective, rotation, "
                              "shadow, blur, noise and JPEG artefacts (jpg/png only; default: %(default)s)")
     parser.add_argument("--dpi", type=int, default=150,
-                        help="render resolution, 50-600; 150 gives 1240x1754 pixels (default: %(default)s)")
+                        help="render resolution, 100-600; 150 gives 1240x1754 pixels (default: %(default)s)")
 
 
 def run_synth(args: argparse.Namespace) -> int:

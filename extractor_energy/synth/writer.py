@@ -35,8 +35,8 @@ def write_dataset(out_dir: str | Path, concessionaria: str, uf: str, n: int, see
         raise ValueError("--degrade scan/photo applies to jpg and png; a PDF keeps vector text")
     if n < 1:
         raise ValueError("the number of bills must be at least 1")
-    if not 50 <= dpi <= 600:
-        raise ValueError("dpi must be between 50 and 600")
+    if not 100 <= dpi <= 600:  # below 100 dpi the smallest print no longer fits its boxes
+        raise ValueError("dpi must be between 100 and 600")
     key = make_key(concessionaria, uf)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
