@@ -6,6 +6,7 @@ raises ``ValueError`` with a short reason. ``None``/empty input returns ``None``
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from datetime import date
@@ -43,6 +44,8 @@ def money(value: Any) -> float | None:
     if isinstance(value, bool):
         raise ValueError("expected an amount, got a boolean")
     if isinstance(value, (int, float)):
+        if not math.isfinite(float(value)) or abs(float(value)) >= 1e12:
+            raise ValueError(f"amount out of range: {value!r}")
         return round(float(value), 2)
     text = str(value).strip().upper().replace("R$", "").replace(" ", "").replace("\u00a0", "")
     negative = text.endswith("-") or text.startswith("-") or (text.startswith("(") and text.endswith(")"))
@@ -54,6 +57,8 @@ def money(value: Any) -> float | None:
     elif text.count(".") > 1 or re.fullmatch(r"\d{1,3}(\.\d{3})+", text):
         text = text.replace(".", "")  # 1.234 or 1.234.567 written with thousands dots only
     amount = float(text)
+    if not math.isfinite(amount) or amount >= 1e12:
+        raise ValueError(f"amount out of range: {value!r}")
     return round(-amount if negative else amount, 2)
 
 

@@ -209,9 +209,11 @@ def coerce_bill(raw: dict[str, Any], *, strict: bool = False) -> tuple[BillData,
         try:
             value = NORMALISERS[field](raw[field], ctx)
             BillData.model_validate({field: value})  # type/pattern check of this field alone
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, ArithmeticError) as exc:  # e.g. a 400-digit "amount"
             message = exc.errors()[0]["msg"] if hasattr(exc, "errors") else str(exc)
-            problems.append(FieldProblem(field, f"{message}; value {raw[field]!r} dropped"))
+            shown = repr(raw[field])
+            shown = shown if len(shown) <= 80 else shown[:77] + "..."
+            problems.append(FieldProblem(field, f"{message}; value {shown} dropped"))
             continue
         values[field] = value
         ctx[field] = value

@@ -70,6 +70,7 @@ class ExtractionService:
                 pages=document.pages,
                 messages=build_messages(key, len(document.pages), with_adapter=lease is not None),
                 adapter_name=lease.internal_name if lease else BASE,
+                schema_fields=lease.fields if lease else None,
             )
             output = await self._run(gen_input, lease, key.key, is_disconnected)
         finally:

@@ -297,3 +297,17 @@ def test_thousand_load_unload_cycles_keep_memory_flat(tiny_model_dir, adapter_fa
     assert registry.metrics.adapter_loads._value.get() >= 1100
     assert growth_mb < 20, f"RSS grew by {growth_mb:.1f} MB over 1,000 load/unload cycles"
     assert len(loaded.model.peft_config) == 2  # placeholder + the one resident adapter
+
+
+def test_adapter_metadata_field_set_reaches_the_lease(tiny_model_dir, adapter_factory, adapters_dir):
+    from extractor_energy.adapters import AdapterRegistry
+    from extractor_energy.model import load_model, model_spec
+
+    folder = install_adapter(adapter_factory(A), adapters_dir, "equatorial_go")
+    (folder / "extractor_metadata.json").write_text(json.dumps({"fields": ["valor_fatura", "cod_cliente"]}))
+    loaded = load_model(test_settings(tiny_model_dir, adapters_dir))
+    registry = AdapterRegistry(adapters_dir, model_spec(loaded), max_loaded=1, max_rank=64, allow_base_mismatch=False, stable_s=0)
+    registry.settle()
+    lease = registry.acquire("equatorial_go")
+    assert lease is not None and lease.fields == ("cod_cliente", "valor_fatura")  # contract order
+    assert registry.describe("equatorial_go")["metadata"]["fields"] == ["valor_fatura", "cod_cliente"]

@@ -63,6 +63,17 @@ class Lease:
     key: str
     version: str
     internal_name: str
+    fields: tuple[str, ...] | None = None  # the adapter's own field set, from its metadata
+
+
+def _field_set(metadata: dict[str, Any] | None) -> tuple[str, ...] | None:
+    """Fields an adapter's trainer says it writes (``fields`` in its metadata), if a valid subset of the contract."""
+    from ..schema import ALL_FIELDS
+
+    fields = (metadata or {}).get("fields")
+    if not isinstance(fields, list) or not fields or not set(fields) <= set(ALL_FIELDS) or set(fields) == set(ALL_FIELDS):
+        return None
+    return tuple(f for f in ALL_FIELDS if f in fields)
 
 
 def _signature(folder: Path) -> tuple:
@@ -191,7 +202,10 @@ class AdapterRegistry:
             version.leases += 1
             version.request_count += 1
             version.last_used = time.time()
-            return Lease(key=key, version=version.adapter.version, internal_name=version.internal_name)
+            return Lease(
+                key=key, version=version.adapter.version, internal_name=version.internal_name,
+                fields=_field_set(version.adapter.metadata),
+            )
 
     def release(self, lease: Lease | None) -> None:
         if lease is None:

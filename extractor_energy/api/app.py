@@ -40,7 +40,7 @@ def build_service(settings: Settings, loaded: LoadedModel, metrics: Metrics) -> 
         allow_base_mismatch=settings.allow_base_model_mismatch, stable_s=settings.adapter_stable_s,
         preload=settings.preload_adapters, metrics=metrics,
     )
-    factory = schema_constraint_factory(loaded) if settings.constrained_decoding else None
+    factory = schema_constraint_factory(loaded, max_new_tokens=settings.max_new_tokens) if settings.constrained_decoding else None
     scheduler = Scheduler(loaded, registry, settings, metrics, extra_processors=factory)
     return ExtractionService(settings=settings, loaded=loaded, registry=registry, scheduler=scheduler, metrics=metrics)
 
