@@ -12,6 +12,7 @@ from peft import LoraConfig, PeftModel, get_peft_model
 from transformers import AutoConfig, AutoModelForImageTextToText
 
 from .config import Settings
+from .lora_batching import enable_gathered_lora
 from .processor import load_processor
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ def wrap_for_adapters(model: torch.nn.Module) -> PeftModel:
     placeholder = LoraConfig(r=1, lora_alpha=1, target_modules=rf".*{LANGUAGE_MODEL_MARKER}.*\.q_proj", init_lora_weights=True)
     peft_model = get_peft_model(model, placeholder, adapter_name=PLACEHOLDER_ADAPTER)
     peft_model.eval()
+    enable_gathered_lora(peft_model)
     for param in peft_model.parameters():
         param.requires_grad_(False)
     return peft_model

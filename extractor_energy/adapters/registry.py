@@ -21,6 +21,7 @@ from typing import Any
 from peft import LoraConfig, PeftModel, set_peft_model_state_dict
 
 from ..keys import KeyError_, parse_key
+from ..lora_batching import drop_stacks, enable_gathered_lora
 from ..metrics import Metrics
 from .validation import AdapterInvalid, ModelSpec, ValidatedAdapter, validate_adapter_dir
 
@@ -255,6 +256,7 @@ class AdapterRegistry:
         started = time.perf_counter()
         model.add_adapter(version.internal_name, LoraConfig(**options))
         self._resident.add(version.internal_name)
+        enable_gathered_lora(model)  # layers newly wrapped for this adapter
         result = set_peft_model_state_dict(model, adapter.state_dict, adapter_name=version.internal_name)
         missing = [k for k in getattr(result, "missing_keys", []) if version.internal_name in k and "lora_" in k]
         if missing:
@@ -266,6 +268,7 @@ class AdapterRegistry:
     def _unload(self, model: PeftModel, version: AdapterVersion, reason: str) -> None:
         if version.internal_name in self._resident:
             model.delete_adapter(version.internal_name)
+            drop_stacks(model)  # stacked copies may still reference the deleted weights
             self._resident.discard(version.internal_name)
             self.metrics.adapter_unloads.labels(reason=reason).inc()
         version.loaded_at = None
