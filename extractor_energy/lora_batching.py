@@ -61,9 +61,13 @@ def _gathered_forward(self: Any, x: torch.Tensor, *args: Any, adapter_names: lis
         stack = _build_stack(self, tuple(used))
         self.__dict__["_extractor_stack"] = stack
     index = torch.tensor([stack.slot.get(n, 0) for n in adapter_names], device=stack.a.device)
-    rows = x if x.dim() == 3 else x.unsqueeze(1)
-    hidden = torch.bmm(rows.to(stack.a.dtype), stack.a.index_select(0, index).transpose(1, 2))
-    delta = torch.bmm(hidden, stack.b.index_select(0, index).transpose(1, 2))
+    rows = (x if x.dim() == 3 else x.unsqueeze(1)).to(stack.a.dtype)
+    if len(used) == 1:  # one adapter (maybe with base rows): plain matmuls, no per-row weight gather
+        delta = rows @ stack.a[1].T @ stack.b[1].T
+        delta = delta * (index > 0).to(delta.dtype).view(-1, 1, 1)
+    else:
+        hidden = torch.bmm(rows, stack.a.index_select(0, index).transpose(1, 2))
+        delta = torch.bmm(hidden, stack.b.index_select(0, index).transpose(1, 2))
     return result + (delta if x.dim() == 3 else delta.squeeze(1)).to(result.dtype)
 
 

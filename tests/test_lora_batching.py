@@ -33,13 +33,17 @@ def test_gathered_lora_matches_peft_loop_with_mixed_ranks_and_targets(tiny_model
     pages = [bill_image(i).resize((112, 84 + 28 * (i % 2))) for i in range(6)]
     batch = processor(text=[text] * 6, images=pages, return_tensors="pt", padding=True)
     names = ["r4_all", "__base__", "r8_some", "r2_mlp", "r4_all", "r8_some"]
+    single = ["r8_some", "__base__", "r8_some", "__base__", "__base__", "r8_some"]
     with torch.no_grad():
         gathered = model(**batch, adapter_names=names).logits
+        gathered_single = model(**batch, adapter_names=single).logits
         patched = [m for m in model.modules() if isinstance(m, lora_layer.Linear)]
         for module in patched:  # back to PEFT's own per-adapter loop
             del module.__dict__["_mixed_batch_forward"]
         reference = model(**batch, adapter_names=names).logits
+        reference_single = model(**batch, adapter_names=single).logits
         base_only = model(**batch, adapter_names=["__base__"] * 6).logits
     assert torch.allclose(gathered, reference, atol=1e-5), (gathered - reference).abs().max()
+    assert torch.allclose(gathered_single, reference_single, atol=1e-5)
     assert not torch.allclose(reference[0], base_only[0], atol=1e-3)  # the adapters really change the output
     assert torch.allclose(reference[1], base_only[1], atol=1e-5)  # base rows are untouched
