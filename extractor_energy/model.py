@@ -85,7 +85,10 @@ def load_model(settings: Settings) -> LoadedModel:
         processor = load_processor(name, min_pixels=settings.model_min_pixels, max_pixels=settings.model_max_pixels)
         model = AutoModelForImageTextToText.from_pretrained(name, dtype=dtype)
     except (OSError, ValueError, EnvironmentError) as exc:
-        where = "local directory" if Path(name).exists() else "hub id"
+        if Path(name).exists():
+            where = "local directory"
+        else:
+            where = "no such local directory" if name.startswith(("/", ".", "~")) else "hub id"
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelLoadError(
             f"could not load model {name!r} ({where}): {first_line} — set EXTRACTOR_MODEL to a local checkpoint "

@@ -188,3 +188,19 @@ def test_serve_fails_with_one_clear_line_when_model_missing(tmp_path):
     lines = [line for line in proc.stderr.strip().splitlines() if line.startswith("extractor-energy:")]
     assert len(lines) == 1 and "EXTRACTOR_MODEL" in lines[0]
     assert "Traceback" not in proc.stderr
+
+
+def test_uvicorn_main_app_start_up_failure_is_one_line(tmp_path):
+    import os
+    from pathlib import Path
+
+    env = {**os.environ, "EXTRACTOR_MODEL": str(tmp_path / "missing"), "HF_HUB_OFFLINE": "1"}
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run(
+        [sys.executable, "-m", "uvicorn", "--app-dir", str(root), "main:app", "--port", "0"],
+        capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path,
+    )
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("ERROR")]
+    assert any("EXTRACTOR_MODEL" in line and "no such local directory" in line for line in errors), proc.stderr

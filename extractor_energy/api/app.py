@@ -19,7 +19,7 @@ from ..metrics import Metrics
 from ..model import LoadedModel, load_model, model_spec
 from ..scheduler import Scheduler
 from ..service import ExtractionService
-from .errors import install_error_handlers
+from .errors import OneLineStartupFailure, install_error_handlers
 from .routes_adapters import router as adapters_router
 from .routes_extract import router as extract_router
 from .routes_health import router as health_router
@@ -71,6 +71,7 @@ def create_app(settings: Settings | None = None, loaded: LoadedModel | None = No
     app = FastAPI(title="extractor-energy", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     install_error_handlers(app)
+    app.add_middleware(OneLineStartupFailure)
     app.include_router(extract_router)
     app.include_router(adapters_router)
     app.include_router(health_router)

@@ -7,6 +7,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..service import ApiError
 
@@ -30,3 +31,28 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error on %s", request.url.path)
         return JSONResponse({"detail": f"internal error ({type(exc).__name__}); the server keeps serving"}, status_code=500)
+
+
+class OneLineStartupFailure:
+    """ASGI middleware: a start-up failure (e.g. the model cannot be loaded) is reported as its
+    one-line reason instead of the traceback Starlette attaches to ``lifespan.startup.failed``."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_short(message: Message) -> None:
+            if message.get("type") == "lifespan.startup.failed" and message.get("message"):
+                lines = [line for line in str(message["message"]).strip().splitlines() if line.strip()]
+                reason = lines[-1] if lines else "start-up failed"
+                message = {**message, "message": reason.split(": ", 1)[-1] if "Error: " in reason else reason}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_short)
+        except Exception:  # already reported through lifespan.startup.failed
+            return
