@@ -17,6 +17,7 @@ import torch
 
 from .schema import output_json_schema
 
+
 @dataclass
 class Budget:
     """What a schema can still demand once a row starts closing, in tokens (canonical tokenization)."""

@@ -221,7 +221,8 @@ class AdapterRegistry:
         """Make ``needed`` resident; return {internal name: error} for versions that failed to load."""
         failures: dict[str, str] = {}
         with self._lock:
-            dead = [v for v in self._versions.values() if v.retired and v.leases <= 0]
+            # a job whose lease ended (timeout) may already sit in this batch: keep what it needs
+            dead = [v for v in self._versions.values() if v.retired and v.leases <= 0 and v.internal_name not in needed]
             for version in dead:
                 if self._versions.get(version.internal_name) is version:
                     del self._versions[version.internal_name]
