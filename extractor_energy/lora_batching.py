@@ -51,7 +51,7 @@ def _gathered_forward(self: Any, x: torch.Tensor, *args: Any, adapter_names: lis
     used = sorted({n for n in adapter_names if n in self.lora_A})
     if getattr(self, "fan_in_fan_out", False) or any(n in self.lora_variant for n in used):
         return lora_layer.Linear._mixed_batch_forward(self, x, *args, adapter_names=adapter_names, **kwargs)
-    for key in lora_layer.VARIANT_KWARG_KEYS:
+    for key in getattr(lora_layer, "VARIANT_KWARG_KEYS", ()):
         kwargs.pop(key, None)
     result = self.base_layer(x, *args, **kwargs)
     if not used:
