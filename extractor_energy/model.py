@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from peft import LoraConfig, PeftModel, get_peft_model
@@ -14,6 +14,9 @@ from transformers import AutoConfig, AutoModelForImageTextToText
 from .config import Settings
 from .lora_batching import enable_gathered_lora
 from .processor import load_processor
+
+if TYPE_CHECKING:
+    from .adapters.validation import ModelSpec
 
 log = logging.getLogger(__name__)
 

@@ -89,7 +89,6 @@ class Scheduler:
         self._accepting = True
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="inference-worker", daemon=True)
-        self.batches_run = 0
         self.last_batch_ms = 0.0
 
     # ------------------------------------------------------------------ event-loop side
@@ -207,7 +206,6 @@ class Scheduler:
         started = time.perf_counter()
         outputs = generate_batch(self.loaded, inputs, self.settings.max_new_tokens, self.extra_processors)
         self.last_batch_ms = (time.perf_counter() - started) * 1000
-        self.batches_run += 1
         if outputs:
             self.metrics.preprocess.observe(outputs[0].preprocess_ms / 1000)
             self.metrics.generation.observe(outputs[0].generate_ms / 1000)
