@@ -132,12 +132,9 @@ class TrainConfig:
         checkpointing = self.gradient_checkpointing
         if checkpointing == "auto":
             checkpointing = device.type == "cuda"
-        return LoraSettings(
-            rank=self.rank, alpha=self.alpha, dropout=self.dropout, target_modules=self.target_modules,
-            learning_rate=self.learning_rate, batch_size=self.batch_size, grad_accum=self.grad_accum, epochs=self.epochs,
-            max_steps=self.max_steps, warmup_ratio=self.warmup_ratio, weight_decay=self.weight_decay, seed=self.seed,
-            gradient_checkpointing=bool(checkpointing),
-        )
+        shared = {f.name: getattr(self, f.name) for f in fields(LoraSettings) if f.name in self.__dataclass_fields__}
+        shared["gradient_checkpointing"] = bool(checkpointing)
+        return LoraSettings(**shared)
 
 
 @dataclass
