@@ -130,10 +130,6 @@ def _month_of(day: date) -> int:
     return day.year * 12 + day.month - 1
 
 
-def _month_text(index: int) -> str:
-    return f"{index % 12 + 1:02d}/{index // 12:04d}"
-
-
 def _number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None

@@ -157,7 +157,6 @@ def train_lora(
     if start_state:
         result.losses = [float(x) for x in start_state.get("losses", [])][:step]  # the curve before the resume
     model.train()
-    micro = 0
     # skip the micro-batches a resumed run has already consumed
     for _ in range(step * settings.grad_accum):
         next(order)
@@ -171,7 +170,6 @@ def train_lora(
             loss = model(**batch).loss / settings.grad_accum
             loss.backward()
             loss_sum += loss.item()
-            micro += 1
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
         schedule.step()

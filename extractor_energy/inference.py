@@ -59,12 +59,13 @@ class TokenProbabilityRecorder(LogitsProcessor):
 
     def _collect(self, chosen: torch.Tensor) -> None:
         if self.previous is not None:
-            self.steps.append(self.previous.gather(1, chosen.unsqueeze(1)).squeeze(1).cpu())
+            chosen = chosen.to(self.previous.device)
+            self.steps.append(self.previous.gather(1, chosen.unsqueeze(1)).squeeze(1))  # stays on device
             self.previous = None
 
     def finish(self, last_tokens: torch.Tensor) -> torch.Tensor:
         self._collect(last_tokens)
-        return torch.stack(self.steps, dim=1) if self.steps else torch.zeros((last_tokens.shape[0], 0))
+        return torch.stack(self.steps, dim=1).cpu() if self.steps else torch.zeros((last_tokens.shape[0], 0))
 
 
 #: Builds extra logits processors (e.g. a JSON-schema constraint) for a batch.

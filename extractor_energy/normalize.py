@@ -25,8 +25,6 @@ CLASSIFICACOES = (
     "RESIDENCIAL", "COMERCIAL", "INDUSTRIAL", "RURAL", "PODER PUBLICO",
     "ILUMINACAO PUBLICA", "SERVICO PUBLICO", "OUTROS",
 )
-TIPOS_INSTALACAO = ("MONOFASICO", "BIFASICO", "TRIFASICO")
-BANDEIRAS = ("VERDE", "AMARELA", "VERMELHA P1", "VERMELHA P2", "ESCASSEZ")
 
 
 def _blank(value: Any) -> bool:
@@ -234,11 +232,6 @@ def text(value: Any) -> str | None:
     if isinstance(value, (dict, list)):
         raise ValueError("expected text, got a structure")
     return re.sub(r"\s+", " ", str(value)).strip()
-
-
-def upper_text(value: Any) -> str | None:
-    result = text(value)
-    return result.upper() if result else result
 
 
 def digits(value: Any) -> str | None:

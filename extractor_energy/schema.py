@@ -21,14 +21,15 @@ Classificacao = Literal[
 ]
 TipoInstalacao = Literal["MONOFASICO", "BIFASICO", "TRIFASICO"]
 Bandeira = Literal["VERDE", "AMARELA", "VERMELHA P1", "VERMELHA P2", "ESCASSEZ"]
-MesAno = Field(pattern=r"^(0[1-9]|1[0-2])/\d{4}$", description="month as MM/AAAA")
+DATE = r"^\d{2}/\d{2}/\d{4}$"
+MONTH = r"^(0[1-9]|1[0-2])/\d{4}$"
 
 
 class ValorEmAberto(BaseModel):
     """An earlier unpaid bill listed on this one."""
 
     model_config = ConfigDict(extra="forbid")
-    mes_ano: str = Field(pattern=r"^(0[1-9]|1[0-2])/\d{4}$", description="month of the unpaid bill, MM/AAAA")
+    mes_ano: str = Field(pattern=MONTH, description="month of the unpaid bill, MM/AAAA")
     valor: float = Field(description="amount still open, in R$")
 
 
@@ -36,12 +37,8 @@ class ConsumoMes(BaseModel):
     """One month of the consumption history."""
 
     model_config = ConfigDict(extra="forbid")
-    mes_ano: str = Field(pattern=r"^(0[1-9]|1[0-2])/\d{4}$", description="month, MM/AAAA")
+    mes_ano: str = Field(pattern=MONTH, description="month, MM/AAAA")
     consumo: int = Field(description="consumption in kWh")
-
-
-DATE = r"^\d{2}/\d{2}/\d{4}$"
-MONTH = r"^(0[1-9]|1[0-2])/\d{4}$"
 
 
 class BillData(BaseModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Awaitable, Callable
 
 from .adapters import AdapterRegistry
@@ -13,7 +14,7 @@ from .config import Settings
 from .confidence import field_confidence, requires_review
 from .documents import DocumentError, DocumentLimits, load_document
 from .inference import BASE, GenerationInput
-from .keys import KeyError_, make_key
+from .keys import BillKey, KeyError_, make_key
 from .metrics import Metrics
 from .model import LoadedModel
 from .parsing import parse_answer
@@ -26,6 +27,7 @@ class ApiError(Exception):
 
     def __init__(self, status: int, message: str, headers: dict[str, str] | None = None, reason: str = "bad_request"):
         self.status, self.message, self.headers, self.reason = status, message, headers or {}, reason
+        self.key = "-"  # the normalised key, once known (metrics label)
         super().__init__(message)
 
 
@@ -37,7 +39,7 @@ class ExtractionService:
     scheduler: Scheduler
     metrics: Metrics
 
-    @property
+    @cached_property
     def limits(self) -> DocumentLimits:
         s = self.settings
         return DocumentLimits(
@@ -59,6 +61,24 @@ class ExtractionService:
             key = make_key(concessionaria, uf)
         except KeyError_ as exc:
             raise ApiError(422, str(exc), reason="bad_key") from None
+        try:
+            result = await self._extract(key, payload, filename, content_type, is_disconnected, started)
+        except ApiError as exc:
+            exc.key = key.key
+            raise
+        self.metrics.requests.labels(status="200", key=key.key).inc()
+        self.metrics.latency.observe(time.perf_counter() - started)
+        return result
+
+    async def _extract(
+        self,
+        key: BillKey,
+        payload: bytes,
+        filename: str | None,
+        content_type: str | None,
+        is_disconnected: Callable[[], Awaitable[bool]] | None,
+        started: float,
+    ) -> dict[str, Any]:
         try:
             document = await asyncio.to_thread(load_document, payload, self.limits, filename, content_type)
         except DocumentError as exc:

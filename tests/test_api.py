@@ -203,3 +203,13 @@ def test_uvicorn_main_app_start_up_failure_is_one_line(tmp_path):
     assert "Traceback" not in proc.stderr
     errors = [line for line in proc.stderr.splitlines() if line.startswith("ERROR")]
     assert any("EXTRACTOR_MODEL" in line and "no such local directory" in line for line in errors), proc.stderr
+
+
+def test_metrics_count_requests_by_status_and_key_and_time_them(client):
+    assert post(client, jpeg_bytes(bill_image(6)), concessionaria="LIGHT", uf="RJ").status_code == 200
+    assert post(client, b"", concessionaria="LIGHT", uf="RJ").status_code == 422
+    text = client.get("/metrics").text
+    assert 'extractor_requests_total{key="light_rj",status="200"} 1.0' in text
+    assert 'extractor_requests_total{key="light_rj",status="422"} 1.0' in text
+    count = [line for line in text.splitlines() if line.startswith("extractor_request_seconds_count")]
+    assert count and float(count[0].split()[-1]) >= 1

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,6 @@ _LORA_FIELDS = {f.name for f in fields(LoraConfig)}
 class AdapterVersion:
     adapter: ValidatedAdapter
     internal_name: str
-    created_at: float = field(default_factory=time.time)
     loaded_at: float | None = None
     last_used: float | None = None
     request_count: int = 0
@@ -51,7 +50,6 @@ class KeyEntry:
     path: Path
     current: AdapterVersion | None = None
     error: str | None = None
-    error_at: float | None = None
     signature: tuple | None = None  # file names, sizes, mtimes last seen
     signature_since: float = 0.0
     checked_signature: tuple | None = None  # the signature last validated
@@ -79,7 +77,8 @@ def _field_set(metadata: dict[str, Any] | None) -> tuple[str, ...] | None:
 
 def _signature(folder: Path) -> tuple:
     try:
-        return tuple(sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in folder.iterdir() if p.is_file()))
+        stats = ((p.name, p.stat()) for p in folder.iterdir() if p.is_file())
+        return tuple(sorted((name, st.st_size, st.st_mtime_ns) for name, st in stats))
     except OSError:  # vanished while we looked: treat as still changing
         return (("<unreadable>", time.monotonic_ns(), 0),)
 
@@ -170,7 +169,7 @@ class AdapterRegistry:
             )
         except AdapterInvalid as exc:
             with self._lock:
-                entry.error, entry.error_at, entry.checked_signature = str(exc), time.time(), signature
+                entry.error, entry.checked_signature = str(exc), signature
             self.metrics.adapter_errors.inc()
             log.warning("adapter %s rejected: %s", key, exc)
             return
@@ -178,7 +177,7 @@ class AdapterRegistry:
             entry.signature, entry.signature_since = None, now  # changed while we read it: look again later
             return
         with self._lock:
-            entry.checked_signature, entry.error, entry.error_at = signature, None, None
+            entry.checked_signature, entry.error = signature, None
             if entry.current and entry.current.adapter.version == adapter.version:
                 return  # touched, not changed
             self._generation += 1
@@ -292,7 +291,7 @@ class AdapterRegistry:
             entry = self._entries.get(version.adapter.key)
             if entry and entry.current is version:
                 entry.current = None
-                entry.error, entry.error_at = f"failed to load into the model: {message}", time.time()
+                entry.error = f"failed to load into the model: {message}"
             version.retired = True
 
     # ------------------------------------------------------------------ visibility

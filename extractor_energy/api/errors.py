@@ -19,7 +19,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
         service = getattr(request.app.state, "service", None)
         if service is not None and request.url.path.startswith("/extract"):
-            service.metrics.requests.labels(status=str(exc.status), key="-").inc()
+            service.metrics.requests.labels(status=str(exc.status), key=exc.key).inc()
         return JSONResponse({"detail": exc.message}, status_code=exc.status, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
