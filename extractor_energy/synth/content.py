@@ -16,6 +16,7 @@ from ..keys import BillKey, parse_key
 from ..schema import BillData
 from . import fmt
 from .charges import Item, Tax, Usage, energy_items, other_item, taxes_for
+from .identity import Identity, identity_for
 from .people import make_customer
 from .places import STATES
 from .profiles import Profile, profile_for
@@ -49,6 +50,7 @@ class BillContent:
     access_key: str
     protocol: str
     utility_cnpj: str
+    identity: Identity
     history_days: list[int]  # parallel to data.consumo_lista
     render_seed: int
 
@@ -196,7 +198,8 @@ def make_content(key: str | BillKey, seed: int) -> BillContent:
 
     free = "".join(c for c in inst if c.isdigit())[-12:].zfill(12) + vencimento.strftime("%Y%m%d") + _digits(rng, 5)
     barcode = make_barcode(valor, prof.febraban, free, value_type=prof.value_type)
-    cnpj = _digits(rng, 8) + "0001" + _digits(rng, 2)
+    ident = identity_for(bk.concessionaria, bk.uf)
+    cnpj = ident.cnpj
     nf_number = _digits(rng, 9)
     key_body = f"{_IBGE_UF[bk.uf]}{emission:%y%m}{cnpj}66001{nf_number}1{rng.randint(0, 9)}{_digits(rng, 7)}"
     data = BillData(
@@ -219,6 +222,6 @@ def make_content(key: str | BillKey, seed: int) -> BillContent:
         key=bk, profile=prof, data=data, items=items, taxes=taxes, meter=_digits(rng, 8),
         reading_prev=reading_prev, reading_curr=reading_prev + diff, constant=constant, emission=emission,
         nf_number=nf_number, access_key=key_body + mod11(key_body),
-        protocol=f"{_IBGE_UF[bk.uf]}{emission:%y}{_digits(rng, 11)}", utility_cnpj=cnpj,
+        protocol=f"{_IBGE_UF[bk.uf]}{emission:%y}{_digits(rng, 11)}", utility_cnpj=cnpj, identity=ident,
         history_days=history_days, render_seed=rng.getrandbits(32),
     )

@@ -6,9 +6,13 @@ value are drawn with their field name so the page records them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from ..canvas import BLACK, WHITE, Color, Page, measure
+
+if TYPE_CHECKING:
+    from ..content import BillContent
 
 
 @dataclass(frozen=True)
@@ -23,6 +27,16 @@ class Style:
     label: Color = (85, 85, 85)
     rule: Color = (150, 150, 150)
     radius: float = 1.2
+
+
+def styled(style: Style, c: "BillContent") -> Style:
+    """The family's ``style`` with the utility's own colours (RGE red, Neoenergia green...) where it has them."""
+    colours = c.identity.colours
+    if not colours:
+        return style
+    primary, secondary = colours
+    light = tuple(min(255, round(v * 0.12 + 255 * 0.88)) for v in primary)
+    return replace(style, primary=primary, secondary=secondary, light=light)
 
 
 Part = tuple[str, "str | None"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from ..canvas import WHITE, Page
 from ..content import BillContent
 from .. import fmt
-from .blocks import Style, band, boxed, label_value, table
+from .blocks import Style, band, boxed, label_value, table, styled
 from .history import history_bars
 from .marks import logo, qr_block
 from .page2 import second_page
@@ -22,7 +22,7 @@ RENAME = {"tusd": "Energia Elétrica TUSD kWh", "te": "Energia Elétrica TE kWh"
 
 def draw(c: BillContent) -> list[Page]:
     """Both pages of a CEMIG bill."""
-    page, d, s = Page(), c.data, STYLE
+    page, d, s = Page(), c.data, styled(STYLE, c)
     page.rect(0, 0, 210, 4, fill=s.primary)
     logo(page, "cemig", c.profile.brand, 8, 8)
     utility_lines(page, 8, 27, c, s, width=98)

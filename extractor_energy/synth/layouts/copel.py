@@ -6,7 +6,7 @@ from __future__ import annotations
 from ..canvas import WHITE, Page
 from ..content import BillContent
 from .. import fmt
-from .blocks import Style, band, label_value, table
+from .blocks import Style, band, label_value, table, styled
 from .history import history_table
 from .marks import logo, qr_block
 from .page2 import second_page
@@ -22,7 +22,7 @@ RENAME = {"tusd": "ENERGIA ELET USO SISTEMA", "te": "ENERGIA ELET CONSUMO", "cip
 
 def draw(c: BillContent) -> list[Page]:
     """Both pages of a Copel bill."""
-    page, d, s = Page(), c.data, STYLE
+    page, d, s = Page(), c.data, styled(STYLE, c)
     logo(page, "copel", c.profile.brand, 8, 8)
     page.text(62, 13, "FATURA DE ENERGIA ELÉTRICA", size=10, bold=True, color=s.primary)
     page.text(62, 18, "NF3e - Nota Fiscal de Energia Elétrica Eletrônica", size=6, color=s.label)

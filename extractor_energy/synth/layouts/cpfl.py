@@ -6,7 +6,7 @@ from __future__ import annotations
 from ..canvas import WHITE, Page
 from ..content import BillContent
 from .. import fmt
-from .blocks import Style, band, boxed, label_value, run, table
+from .blocks import Style, band, boxed, label_value, run, table, styled
 from .history import history_table
 from .marks import logo, qr_block
 from .page2 import second_page
@@ -21,13 +21,12 @@ RENAME = {"tusd": "Consumo Uso Sistema [kWh] - TUSD", "te": "Consumo [kWh] - TE"
 
 def draw(c: BillContent) -> list[Page]:
     """Both pages of a CPFL bill."""
-    page, d, s = Page(), c.data, STYLE
+    page, d, s = Page(), c.data, styled(STYLE, c)
     page.rect(0, 0, 210, 32, fill=s.primary)
     page.rect(6, 5, 50, 20, fill=WHITE, radius=2)
     logo(page, "cpfl", c.profile.brand, 9, 8)
     page.fit_text(62, 12, d.distribuidora, 70, size=9, bold=True, color=WHITE, field="distribuidora")
-    cnpj = c.utility_cnpj
-    page.text(62, 17, f"CNPJ {cnpj[:2]}.{cnpj[2:5]}.{cnpj[5:8]}/{cnpj[8:12]}-{cnpj[12:]}", size=5.8, color=WHITE)
+    page.text(62, 17, f"CNPJ {c.identity.cnpj_text}  IE {c.identity.ie}", size=5.8, color=WHITE)
     page.text(62, 22, "DANF3E - Documento Auxiliar da Nota Fiscal de Energia Elétrica Eletrônica", size=5.2, color=WHITE)
     page.rect(138, 5, 66, 23, fill=(0, 62, 128), radius=2)
     label_value(page, 142, 10, "SEU CÓDIGO", d.cod_cliente, "cod_cliente", s, size=10, label_size=5.5, color=WHITE,

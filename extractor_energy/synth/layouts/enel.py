@@ -6,7 +6,7 @@ from __future__ import annotations
 from ..canvas import Page
 from ..content import BillContent
 from .. import fmt
-from .blocks import Style, band, boxed, label_value, run, table
+from .blocks import Style, band, boxed, label_value, run, table, styled
 from .history import history_bars
 from .marks import logo, qr_block
 from .page2 import second_page
@@ -22,7 +22,7 @@ RENAME = {"tusd": "CONSUMO USO SISTEMA [KWh]-TUSD", "te": "CONSUMO - TE", "bande
 
 def draw(c: BillContent) -> list[Page]:
     """Both pages of an Enel bill."""
-    page, d, s = Page(), c.data, STYLE
+    page, d, s = Page(), c.data, styled(STYLE, c)
     logo(page, "enel", c.profile.brand, 8, 7)
     utility_lines(page, 8, 26, c, s, width=112)
     boxed(page, 126, 7, 76, 18, "INSTALAÇÃO / UNIDADE CONSUMIDORA", d.num_instalacao, "num_instalacao", s.primary,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from ..canvas import Page
 from ..content import BillContent
 from .. import fmt
-from .blocks import Style, band, boxed, table
+from .blocks import Style, band, boxed, table, styled
 from .history import history_bars
 from .marks import logo, qr_block
 from .page2 import second_page
@@ -22,7 +22,7 @@ RENAME = {"tusd": "Consumo em kWh - TUSD", "te": "Consumo em kWh - TE", "cip": "
 
 def draw(c: BillContent) -> list[Page]:
     """Both pages of an Energisa bill."""
-    page, d, s = Page(), c.data, STYLE
+    page, d, s = Page(), c.data, styled(STYLE, c)
     page.rect(0, 0, 5, 297, fill=s.primary)
     page.rect(5, 0, 1.5, 297, fill=s.accent)
     logo(page, "energisa", c.profile.brand, 12, 8)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from ..canvas import WHITE, Page
 from ..content import BillContent
 from .. import fmt
-from .blocks import Style, band, boxed, table
+from .blocks import Style, band, boxed, table, styled
 from .history import history_table
 from .marks import logo, qr_block
 from .page2 import second_page
@@ -22,7 +22,7 @@ RENAME = {"tusd": "Consumo (kWh) - TUSD", "te": "Consumo (kWh) - TE", "bandeira"
 
 def draw(c: BillContent) -> list[Page]:
     """Both pages of an Equatorial bill."""
-    page, d, s = Page(), c.data, STYLE
+    page, d, s = Page(), c.data, styled(STYLE, c)
     logo(page, "equatorial", c.profile.brand, 8, 8)
     utility_lines(page, 8, 27, c, s, width=128)
     boxed(page, 142, 8, 60, 13, "UNIDADE CONSUMIDORA", d.num_instalacao, "num_instalacao", s.secondary, value_size=12)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from ..canvas import WHITE, Page
 from ..content import BillContent
 from .. import fmt
-from .blocks import Style, band, label_value, table
+from .blocks import Style, band, label_value, table, styled
 from .history import history_table
 from .marks import logo, qr_block
 from .page2 import second_page
@@ -20,7 +20,7 @@ MONTH = "num"
 
 def draw(c: BillContent) -> list[Page]:
     """Both pages of a generic bill."""
-    page, d, s = Page(), c.data, STYLE
+    page, d, s = Page(), c.data, styled(STYLE, c)
     page.rect(0, 0, 210, 2.5, fill=s.primary)
     logo(page, "generic", c.profile.brand, 8, 8)
     utility_lines(page, 8, 27, c, s, width=118)

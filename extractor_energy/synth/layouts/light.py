@@ -6,7 +6,7 @@ from __future__ import annotations
 from ..canvas import WHITE, Page
 from ..content import BillContent
 from .. import fmt
-from .blocks import Style, band, label_value, table
+from .blocks import Style, band, label_value, table, styled
 from .history import history_table
 from .marks import logo, qr_block
 from .page2 import second_page
@@ -22,7 +22,7 @@ RENAME = {"tusd": "Uso do Sistema de Distribuição - TUSD", "te": "Energia Elé
 
 def draw(c: BillContent) -> list[Page]:
     """Both pages of a Light bill."""
-    page, d, s = Page(), c.data, STYLE
+    page, d, s = Page(), c.data, styled(STYLE, c)
     logo(page, "light", c.profile.brand, 8, 8)
     page.text(56, 14, "CONTA DE ENERGIA ELÉTRICA", size=11, bold=True, color=s.secondary)
     page.text(56, 19, "Nota Fiscal / Conta de Energia Elétrica Eletrônica", size=6, color=s.label)

@@ -56,8 +56,9 @@ def second_page(c: BillContent, style: Style, month_style: str, heading: str = "
                      title="EVOLUÇÃO DO CONSUMO (kWh)", size=5.6)
     page.rect(10, 270, 190, 16, fill=style.light, radius=style.radius)
     page.text(14, 276, d.distribuidora, size=6.5, bold=True, color=style.primary, field="distribuidora")
-    page.text(14, 281.5, "Central de Atendimento 24h: 0800 " + str(rng.randint(100, 999)) + " " + str(rng.randint(1000, 9999))
-              + "   Ouvidoria: 0800 " + str(rng.randint(100, 999)) + " " + str(rng.randint(1000, 9999)), size=6, color=style.ink)
+    ident = c.identity
+    page.text(14, 281.5, f"Central de Atendimento 24h: {ident.call_center}   Ouvidoria: {ident.ombudsman}   "
+              f"WhatsApp: {ident.whatsapp}   {ident.site}", size=6, color=style.ink)
     page.text(196, 281.5, "Página 2/2", size=6, color=style.label, align="r")
     page.rect(0, 292, 210, 5, fill=style.primary)
     page.text(105, 295.5, "Agência Nacional de Energia Elétrica - ANEEL - Ligação gratuita 167", size=5, color=WHITE, align="c")

@@ -169,12 +169,13 @@ def flag_line(page: Page, x: float, y: float, c: BillContent, style: Style, labe
 def utility_lines(page: Page, x: float, y: float, c: BillContent, style: Style, size: float = 5.8,
                   width: float = 110) -> float:
     """The utility's printed name and tax id lines; returns the y below."""
-    cnpj = c.utility_cnpj
+    ident = c.identity
     page.fit_text(x, y, c.data.distribuidora, width, size=size + 0.6, bold=True, color=style.ink, field="distribuidora")
     step = size * 0.3528 * 1.45
-    page.text(x, y + step, f"CNPJ {cnpj[:2]}.{cnpj[2:5]}.{cnpj[5:8]}/{cnpj[8:12]}-{cnpj[12:]}   "
-              f"Inscrição Estadual {cnpj[3:12]}", size=size, color=style.label)
-    return y + 2 * step
+    page.fit_text(x, y + step, f"CNPJ {ident.cnpj_text}   Inscrição Estadual {ident.ie}", width, size=size,
+                  color=style.label)
+    page.fit_text(x, y + 2 * step, f"{ident.address}  CEP {ident.cep}", width, size=size - 0.4, color=style.label)
+    return y + 3 * step
 
 
 def _composition(tax_share: int) -> list[tuple[str, int]]:
