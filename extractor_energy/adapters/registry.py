@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +23,13 @@ from peft import LoraConfig, PeftModel, set_peft_model_state_dict
 from ..keys import KeyError_, parse_key
 from ..lora_batching import drop_stacks, enable_gathered_lora
 from ..metrics import Metrics
+from .rollback import rollback, snapshot
 from .validation import AdapterInvalid, ModelSpec, ValidatedAdapter, validate_adapter_dir
 
 log = logging.getLogger(__name__)
-_LORA_FIELDS = {f.name for f in fields(LoraConfig)}
+#: The only LoraConfig options a served adapter is built with: plain LoRA A/B on Linear layers
+#: (validation refuses the others; this keeps a missed option from ever reaching the model).
+_LOAD_FIELDS = ("r", "lora_alpha", "use_rslora", "rank_pattern", "alpha_pattern")
 
 
 @dataclass
@@ -239,35 +242,42 @@ class AdapterRegistry:
             self._evict_for(model, keep={v.internal_name for v in wanted})
             try:
                 self._load(model, version)
-            except Exception as exc:  # a broken adapter must never take the worker down
-                failures[version.internal_name] = f"failed to load into the model: {exc}"
-                self._mark_load_error(version, str(exc))
-                self._unload(model, version, reason="load_failed")
+            except Exception as exc:  # a broken adapter must never take the worker down nor touch the others
+                log.warning("adapter %s failed to load (%s: %s); rolled back", version.internal_name, type(exc).__name__, exc)
+                failures[version.internal_name] = "the model refused its weights (GET /adapters shows why)"
+                reason = str(exc).replace(version.internal_name, version.adapter.key)[:200]  # no internal names
+                self._mark_load_error(version, f"{type(exc).__name__}: {reason}")
+                self.metrics.adapter_errors.inc()
         return failures
 
     def _load(self, model: PeftModel, version: AdapterVersion) -> None:
         adapter = version.adapter
-        options = {k: v for k, v in adapter.config.items() if k in _LORA_FIELDS}
-        options.update(
-            target_modules=list(adapter.modules), inference_mode=True, modules_to_save=None,
-            layers_to_transform=None, layers_pattern=None, init_lora_weights=False,
-        )
-        options.pop("base_model_name_or_path", None)
+        options = {k: adapter.config[k] for k in _LOAD_FIELDS if adapter.config.get(k) is not None}
+        options.update(target_modules=list(adapter.modules), inference_mode=True, init_lora_weights=False)
         started = time.perf_counter()
-        model.add_adapter(version.internal_name, LoraConfig(**options))
+        before = snapshot(model)
+        try:
+            model.add_adapter(version.internal_name, LoraConfig(**options))
+            enable_gathered_lora(model)  # layers newly wrapped for this adapter
+            result = set_peft_model_state_dict(model, adapter.state_dict, adapter_name=version.internal_name)
+            missing = [k for k in getattr(result, "missing_keys", []) if version.internal_name in k and "lora_" in k]
+            if missing:
+                raise RuntimeError(f"weights missing after load: {missing[:3]}")
+        except BaseException:
+            rollback(model, version.internal_name, before)  # leaves the model exactly as it was
+            raise
         self._resident.add(version.internal_name)
-        enable_gathered_lora(model)  # layers newly wrapped for this adapter
-        result = set_peft_model_state_dict(model, adapter.state_dict, adapter_name=version.internal_name)
-        missing = [k for k in getattr(result, "missing_keys", []) if version.internal_name in k and "lora_" in k]
-        if missing:
-            raise RuntimeError(f"weights missing after load: {missing[:3]}")
         version.loaded_at = time.time()
         self.metrics.adapter_loads.inc()
         log.info("loaded adapter %s in %.1f ms", version.internal_name, (time.perf_counter() - started) * 1000)
 
     def _unload(self, model: PeftModel, version: AdapterVersion, reason: str) -> None:
         if version.internal_name in self._resident:
-            model.delete_adapter(version.internal_name)
+            try:
+                model.delete_adapter(version.internal_name)
+            except Exception as exc:  # never let one adapter's remains block the others
+                log.warning("deleting adapter %s failed (%s); removing its traces by hand", version.internal_name, exc)
+                rollback(model, version.internal_name, snapshot(model))
             drop_stacks(model)  # stacked copies may still reference the deleted weights
             self._resident.discard(version.internal_name)
             self.metrics.adapter_unloads.labels(reason=reason).inc()

@@ -70,6 +70,51 @@ def _same_model(a: str, b: str) -> bool:
     return norm(a) == norm(b) or Path(norm(a)).name == Path(norm(b)).name
 
 
+#: adapter_config.json keys that describe the adapter or are checked elsewhere: any value is fine.
+_PLAIN_LORA_KEYS = frozenset({
+    "task_type", "peft_type", "auto_mapping", "peft_version", "base_model_name_or_path", "revision", "inference_mode",
+    "r", "target_modules", "exclude_modules", "lora_alpha", "lora_dropout", "use_rslora", "rank_pattern", "alpha_pattern",
+    "layers_to_transform", "layers_pattern", "runtime_config", "megatron_core", "qalora_group_size",
+    "ensure_weight_tying", "modules_to_save", "use_dora", "init_lora_weights",
+})
+#: init_lora_weights values that rewrite the *base* weights (the adapter is only right on a changed base model).
+_BASE_CHANGING_INITS = ("pissa", "olora", "corda", "loftq", "eva", "lora_ga", "orthogonal")
+
+
+def _neutral(value: Any) -> bool:
+    """An option left at "off": null, false, empty, or bias "none"."""
+    return value is None or value is False or value == "none" or (isinstance(value, (list, dict, str)) and not value)
+
+
+def _check_options(config: dict[str, Any]) -> None:
+    """Refuse every option that makes an adapter more than LoRA A/B on Linear layers.
+
+    trainable_token_indices (embedding rows), layer_replication (duplicated layers), lora_bias
+    (bias vectors), alora_invocation_tokens (activated LoRA), target_parameters, quantisation-aware
+    or other LoRA variants change the model's structure beyond the adapter; options this server
+    does not know are refused too (unless left off), so a newer PEFT feature is never half-applied.
+    """
+    for name, value in config.items():
+        if name in _PLAIN_LORA_KEYS or _neutral(value):
+            continue
+        if name == "bias":
+            raise AdapterInvalid(f"bias={value!r} trains the base model's biases; only bias=\"none\" adapters are served")
+        raise AdapterInvalid(
+            f"option {name}={_short(value)} changes more than LoRA A/B weights on Linear layers and is not served; "
+            "retrain without it"
+        )
+    init = config.get("init_lora_weights")
+    if isinstance(init, str) and init.lower().startswith(_BASE_CHANGING_INITS):
+        raise AdapterInvalid(
+            f"init_lora_weights={init!r} changes the base weights; convert the adapter to plain LoRA before publishing"
+        )
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _check_config(config: dict[str, Any], max_rank: int) -> tuple[int, float]:
     if config.get("peft_type") != "LORA":
         raise AdapterInvalid(f"peft_type is {config.get('peft_type')!r}; only LORA adapters are served")
@@ -77,9 +122,19 @@ def _check_config(config: dict[str, Any], max_rank: int) -> tuple[int, float]:
         raise AdapterInvalid("DoRA adapters are not served (use_dora=true); train plain LoRA")
     if config.get("modules_to_save"):
         raise AdapterInvalid(f"modules_to_save={config['modules_to_save']} is not supported; train LoRA weights only")
+    _check_options(config)
     rank = config.get("r")
-    if not isinstance(rank, int) or rank < 1:
+    if not isinstance(rank, int) or isinstance(rank, bool) or rank < 1:
         raise AdapterInvalid(f"LoRA rank r={rank!r} is not a positive integer")
+    for name in ("rank_pattern", "alpha_pattern"):
+        pattern = config.get(name) or {}
+        if not isinstance(pattern, dict) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in pattern.values()
+        ):
+            raise AdapterInvalid(f"{name} must map module names to positive numbers")
+    alpha = config.get("lora_alpha")
+    if alpha is not None and (not isinstance(alpha, (int, float)) or isinstance(alpha, bool) or not 0 < alpha < 1e6):
+        raise AdapterInvalid(f"lora_alpha={_short(alpha)} is not a positive number")
     if rank > max_rank or any(v > max_rank for v in (config.get("rank_pattern") or {}).values()):
         raise AdapterInvalid(f"LoRA rank {rank} exceeds EXTRACTOR_MAX_ADAPTER_RANK={max_rank}")
     return rank, float(config.get("lora_alpha") or rank)
@@ -105,6 +160,10 @@ def _check_weights(state: dict[str, torch.Tensor], rank: int, config: dict, spec
         match = _KEY.match(key)
         if not match:
             raise AdapterInvalid(f"unexpected tensor {key!r}: only lora_A/lora_B weights of Linear layers are served")
+        if not tensor.is_floating_point():
+            raise AdapterInvalid(f"tensor {key!r} has dtype {tensor.dtype}; LoRA weights must be floating point")
+        if not bool(torch.isfinite(tensor).all()):
+            raise AdapterInvalid(f"tensor {key!r} holds NaN or infinite values; the adapter would poison every answer")
         modules.setdefault(match["module"], {})[match["part"]] = tensor.shape
     if not modules:
         raise AdapterInvalid("the safetensors file holds no LoRA weights")

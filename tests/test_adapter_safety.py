@@ -1,0 +1,162 @@
+"""A poisoned adapter must be refused, or — when loading fails anyway — rolled back without
+touching any other adapter (issue 13, item 1)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from .conftest import bill_image, install_adapter, jpeg_bytes
+from .live_server import live_server, test_settings
+
+IMAGE = jpeg_bytes(bill_image(3))
+
+
+@pytest.fixture(scope="module")
+def loaded_tiny(tiny_model_dir, tmp_path_factory):
+    from extractor_energy.model import load_model
+
+    return load_model(test_settings(tiny_model_dir, tmp_path_factory.mktemp("unused")))
+
+
+@pytest.fixture(scope="module")
+def spec(loaded_tiny):
+    from extractor_energy.model import model_spec
+
+    return model_spec(loaded_tiny)
+
+
+def _poison(good: Path, target: Path, kind: str) -> Path:
+    shutil.copytree(good, target)
+    cfg_path, weights = target / "adapter_config.json", target / "adapter_model.safetensors"
+    cfg = json.loads(cfg_path.read_text())
+    if kind in ("nan", "inf"):
+        state = load_file(weights)
+        name = next(k for k in state if k.endswith("lora_B.weight"))
+        state[name][0, 0] = float("nan") if kind == "nan" else float("inf")
+        save_file(state, weights)
+    else:
+        cfg.update(POISON_OPTIONS[kind])
+    cfg_path.write_text(json.dumps(cfg))
+    return target
+
+
+POISON_OPTIONS = {
+    "trainable_token_indices": {"trainable_token_indices": [0, 1]},
+    "layer_replication": {"layer_replication": [[0, 1], [0, 1]]},
+    "lora_bias": {"lora_bias": True},
+    "alora_invocation_tokens": {"alora_invocation_tokens": [1, 2, 3]},
+    "target_parameters": {"target_parameters": ["mlp.experts.gate_up_proj"]},
+    "bias": {"bias": "all"},
+    "fan_in_fan_out": {"fan_in_fan_out": True},
+    "use_qalora": {"use_qalora": True},
+    "unknown_future_option": {"use_hyper_lora": {"mode": "x"}},
+    "pissa": {"init_lora_weights": "pissa"},
+}
+
+
+@pytest.mark.parametrize("kind", [*POISON_OPTIONS, "nan", "inf"])
+def test_validation_refuses_options_beyond_plain_lora(kind, adapter_factory, spec, tmp_path):
+    from extractor_energy.adapters.validation import AdapterInvalid, validate_adapter_dir
+
+    folder = _poison(adapter_factory({"cod_cliente": "111"}), tmp_path / "bad_go", kind)
+    with pytest.raises(AdapterInvalid) as err:
+        validate_adapter_dir(folder, "bad_go", spec, max_rank=64, allow_base_mismatch=True)
+    needle = {"nan": "NaN", "inf": "infinite", "pissa": "base weights", "unknown_future_option": "use_hyper_lora"}.get(kind, kind)
+    assert needle in str(err.value)
+
+
+def test_plain_adapter_config_still_validates(adapter_factory, spec, tmp_path):
+    from extractor_energy.adapters.validation import validate_adapter_dir
+
+    folder = install_adapter(adapter_factory({"cod_cliente": "111"}), tmp_path, "good_go")
+    assert validate_adapter_dir(folder, "good_go", spec, max_rank=64, allow_base_mismatch=True).rank == 8
+
+
+def _structure(model: torch.nn.Module) -> list[tuple[str, str]]:
+    return [(name, type(m).__name__) for name, m in model.named_modules()]
+
+
+def test_rollback_undoes_structural_changes_of_a_failed_load(loaded_tiny):
+    """A load that wrapped the embeddings (trainable tokens) and new layers, then failed, leaves nothing behind."""
+    from peft import LoraConfig
+
+    from extractor_energy.adapters.rollback import rollback, snapshot
+
+    model = loaded_tiny.model
+    before_structure, before_configs = _structure(model), set(model.peft_config)
+    before = snapshot(model)
+    config = LoraConfig(
+        r=2, target_modules=r".*language_model.*\.(down_proj|q_proj)", trainable_token_indices=[0, 1], init_lora_weights=False,
+    )
+    model.add_adapter("poisoned", config)
+    assert _structure(model) != before_structure  # the load changed the model …
+    rollback(model, "poisoned", before)
+    assert _structure(model) == before_structure  # … and rollback put it back exactly
+    assert set(model.peft_config) == before_configs
+    assert not any("poisoned" in name for name, _ in model.named_parameters())
+    model.add_adapter("next", LoraConfig(r=2, target_modules=r".*language_model.*\.v_proj", init_lora_weights=False))
+    model.delete_adapter("next")  # the next adapter loads and unloads normally
+
+
+def _wait(url: str, key: str, predicate, timeout: float = 10.0) -> dict:
+    deadline = time.monotonic() + timeout
+    row: dict = {}
+    while time.monotonic() < deadline:
+        r = httpx.get(f"{url}/adapters/{key}")
+        row = r.json() if r.status_code == 200 else {}
+        if predicate(row):
+            return row
+        time.sleep(0.05)
+    raise AssertionError(f"{key}: condition not met; last {row}")
+
+
+def _extract(url: str, conc: str, uf: str) -> httpx.Response:
+    return httpx.post(url + "/extract", files={"file": ("f.jpg", IMAGE)}, data={"concessionaria": conc, "uf": uf}, timeout=120)
+
+
+def test_failed_load_rolls_back_and_others_keep_serving(tiny_model_dir, adapter_factory, tmp_path, monkeypatch):
+    """Fault injection: the weights of light_rj fail to load after validation passed."""
+    from extractor_energy.adapters import registry as registry_module
+
+    real = registry_module.set_peft_model_state_dict
+
+    def failing(model, state, adapter_name="default", **kw):
+        if adapter_name.startswith("light_rj"):
+            raise RuntimeError(f"injected failure while loading {adapter_name}")
+        return real(model, state, adapter_name=adapter_name, **kw)
+
+    monkeypatch.setattr(registry_module, "set_peft_model_state_dict", failing)
+    adapters = tmp_path / "adapters"
+    adapters.mkdir()
+    install_adapter(adapter_factory({"cod_cliente": "111"}), adapters, "equatorial_go")
+    install_adapter(adapter_factory({"cod_cliente": "222"}), adapters, "cemig_mg")
+    install_adapter(adapter_factory({"cod_cliente": "333"}), adapters, "light_rj")
+    _poison(adapter_factory({"cod_cliente": "333"}), adapters / "enel_rj", "trainable_token_indices")
+    with live_server(test_settings(tiny_model_dir, adapters)) as url:
+        assert _extract(url, "EQUATORIAL", "GO").json()["data"]["cod_cliente"] == "111"
+        r = _extract(url, "LIGHT", "RJ")
+        assert r.status_code == 503 and "light_rj" in r.json()["detail"], r.text
+        assert "__" not in r.json()["detail"]  # no internal version names
+        rows = {row["key"]: row for row in httpx.get(url + "/adapters").json()}
+        assert rows["light_rj"]["state"] == "error" and "injected failure" in rows["light_rj"]["error"]
+        assert "__" not in rows["light_rj"]["error"]
+        assert rows["enel_rj"]["state"] == "error" and "trainable_token_indices" in rows["enel_rj"]["error"]
+        for conc, uf, answer in (("EQUATORIAL", "GO", "111"), ("CEMIG", "MG", "222")):
+            r = _extract(url, conc, uf)
+            assert r.status_code == 200 and r.json()["data"]["cod_cliente"] == answer, r.text
+        rows = {row["key"]: row for row in httpx.get(url + "/adapters").json()}
+        assert rows["equatorial_go"]["state"] == "ready" and rows["cemig_mg"]["state"] == "ready"
+        # a newly published version of the failed key loads normally once the fault is gone
+        monkeypatch.setattr(registry_module, "set_peft_model_state_dict", real)
+        install_adapter(adapter_factory({"cod_cliente": "111"}), adapters, "light_rj")
+        _wait(url, "light_rj", lambda row: row.get("state") in ("ready", "unloaded"))
+        r = _extract(url, "LIGHT", "RJ")
+        assert r.status_code == 200 and r.json()["data"]["cod_cliente"] == "111", r.text
