@@ -20,6 +20,7 @@ from .identity import Identity, identity_for
 from .people import make_customer
 from .places import STATES
 from .profiles import Profile, profile_for
+from .variants import PrintStyle, print_style
 
 _CLASSES = [("RESIDENCIAL", 0.745), ("COMERCIAL", 0.13), ("RURAL", 0.06), ("INDUSTRIAL", 0.03),
             ("PODER PUBLICO", 0.03), ("SERVICO PUBLICO", 0.005)]
@@ -53,6 +54,7 @@ class BillContent:
     identity: Identity
     history_days: list[int]  # parallel to data.consumo_lista
     render_seed: int
+    printing: PrintStyle
 
     @property
     def total(self) -> float:
@@ -223,5 +225,6 @@ def make_content(key: str | BillKey, seed: int) -> BillContent:
         reading_prev=reading_prev, reading_curr=reading_prev + diff, constant=constant, emission=emission,
         nf_number=nf_number, access_key=key_body + mod11(key_body),
         protocol=f"{_IBGE_UF[bk.uf]}{emission:%y}{_digits(rng, 11)}", utility_cnpj=cnpj, identity=ident,
-        history_days=history_days, render_seed=rng.getrandbits(32),
+        history_days=history_days, render_seed=(render_seed := rng.getrandbits(32)),
+        printing=print_style(prof.family, render_seed),
     )

@@ -25,6 +25,37 @@ def brl(value: float, symbol: bool = False, trailing_minus: bool = False) -> str
     return f"R$ {text}" if symbol else text
 
 
+#: How totals are printed (real_layouts.md section 6); every style reads back to the same amount once
+#: asterisks and spaces are dropped.
+TOTAL_STYLES = ("rs", "rs_tight", "plain", "stars", "stars_plain", "rs_gap")
+
+
+def total(value: float, style: str = "rs", fill: int = 14) -> str:
+    """The amount to pay: ``R$ 142,48``, ``R$142,48``, ``142,48``, ``R$*****140,54``, ``****3.038,32``, ``R$ 92, 60``.
+
+    The asterisk styles pad to ``fill`` characters after ``R$`` like check-protection printers do.
+    """
+    body = number(value)
+    if style == "rs":
+        return f"R$ {body}"
+    if style == "rs_tight":
+        return f"R${body}"
+    if style == "plain":
+        return body
+    if style == "stars":
+        return "R$" + body.rjust(fill, "*")
+    if style == "stars_plain":
+        return body.rjust(fill - 2, "*")
+    if style == "rs_gap":
+        return "R$ " + body.replace(",", ", ")
+    raise ValueError(f"unknown total style {style!r}")
+
+
+def short_dmy(day_text: str) -> str:
+    """``05/11/2025`` -> ``05/11/25`` (reading dates on Energisa rolls and Elektro)."""
+    return day_text[:6] + day_text[-2:]
+
+
 def kwh(value: int) -> str:
     """Whole kWh with a thousands dot: ``1234`` -> ``1.234``."""
     return number(value, 0)
@@ -46,7 +77,8 @@ def dm(day: date) -> str:
 def month(mes_ano: str, style: str) -> str:
     """Print an ``MM/AAAA`` month as a layout does.
 
-    Styles: ``num`` 07/2025, ``short`` 7/2025, ``abbr`` JUL/2025, ``abbr2`` JUL/25, ``name`` Julho/2025.
+    Styles: ``num`` 07/2025, ``short`` 7/2025, ``abbr`` JUL/2025, ``abbr2`` JUL/25, ``name`` Julho/2025,
+    ``title_sp`` Jul / 2025, ``name_sp`` Julho / 2025, ``num_sp`` 07 / 2025, ``compact`` JUL25 (history labels).
     """
     m, y = int(mes_ano[:2]), int(mes_ano[3:])
     if style == "num":
@@ -59,6 +91,14 @@ def month(mes_ano: str, style: str) -> str:
         return f"{MONTHS_PT[m - 1]}/{y % 100:02d}"
     if style == "name":
         return f"{MONTH_NAMES[m - 1]}/{y}"
+    if style == "title_sp":
+        return f"{MONTHS_PT[m - 1].title()} / {y}"
+    if style == "name_sp":
+        return f"{MONTH_NAMES[m - 1]} / {y}"
+    if style == "num_sp":
+        return f"{m:02d} / {y}"
+    if style == "compact":
+        return f"{MONTHS_PT[m - 1]}{y % 100:02d}"
     raise ValueError(f"unknown month style {style!r}")
 
 

@@ -67,7 +67,7 @@ def boxed(page: Page, x: float, y: float, w: float, h: float, label: str, value:
     """A filled box with a label on top and a big value below it."""
     page.rect(x, y, w, h, fill=fill, radius=radius, outline=outline)
     cx = x + w / 2 if align == "c" else x + 2.5
-    page.text(cx, y + label_size * 0.35 + 1.6, label, size=label_size, bold=True, color=text_color, align=align)
+    page.fit_text(cx, y + label_size * 0.35 + 1.6, label, w - 3, size=label_size, bold=True, color=text_color, align=align)
     page.fit_text(cx, y + h - (h - label_size * 0.35 - 1.6) / 2 + value_size * 0.12, value, w - 4, size=value_size,
                   bold=True, color=text_color, align=align, field=field)
 

@@ -31,11 +31,11 @@ def draw(c: BillContent) -> list[Page]:
     label_value(page, 199, 13, "Nº DA INSTALAÇÃO", d.num_instalacao, "num_instalacao", s, size=11, label_size=6, align="r")
     page.text(156, 25.5, "Consulte sua conta em cemig.com.br ou no app Cemig Atende", size=4.8, color=s.label, align="c")
 
-    boxed(page, 8, 34, 62, 14, "Referente a", fmt.month(d.mes_referencia, MONTH), "mes_referencia", s.light,
+    boxed(page, 8, 34, 62, 14, c.printing.label("mes"), c.printing.month(d.mes_referencia), "mes_referencia", s.light,
           text_color=s.primary, value_size=13, radius=s.radius)
     boxed(page, 72, 34, 62, 14, "Vencimento", d.vencimento, "vencimento", s.light, text_color=s.primary,
           value_size=13, radius=s.radius)
-    boxed(page, 136, 34, 66, 14, "Valor a pagar (R$)", fmt.brl(d.valor_fatura), "valor_fatura", s.primary,
+    boxed(page, 136, 34, 66, 14, c.printing.label("total"), c.printing.total(d.valor_fatura), "valor_fatura", s.primary,
           value_size=14, radius=s.radius)
 
     page.text(8, 54, "Dados do cliente", size=6, bold=True, color=s.primary)

@@ -32,11 +32,11 @@ def draw(c: BillContent) -> list[Page]:
                 align="c", color=s.primary)
     page.rect(8, 33, 194, 13, fill=s.primary, radius=s.radius)
     white = (200, 215, 235)
-    label_value(page, 14, 37.5, "REFERÊNCIA", fmt.month(d.mes_referencia, MONTH), "mes_referencia", s, size=11,
+    label_value(page, 14, 37.5, c.printing.label("mes"), c.printing.month(d.mes_referencia), "mes_referencia", s, size=11,
                 label_size=5.8, color=WHITE, label_color=white)
     label_value(page, 80, 37.5, "VENCIMENTO", d.vencimento, "vencimento", s, size=11, label_size=5.8, color=WHITE,
                 label_color=white)
-    label_value(page, 196, 37.5, "VALOR A PAGAR", fmt.brl(d.valor_fatura, symbol=True), "valor_fatura", s, size=12,
+    label_value(page, 196, 37.5, c.printing.label("total"), c.printing.total(d.valor_fatura), "valor_fatura", s, size=12,
                 label_size=5.8, align="r", color=WHITE, label_color=white)
 
     page.text(8, 52, "DADOS DO CLIENTE", size=6, bold=True, color=s.secondary)
@@ -70,5 +70,5 @@ def draw(c: BillContent) -> list[Page]:
     page.text(100, ty + 12, "Pague pelo aplicativo do seu banco", size=5.2, color=s.label)
     y = nf_block(page, 8, max(hy, ty + 24) + 3, 194, c, s)
     messages_box(page, 8, y + 1, 194, 248, c, s, title="MENSAGENS AO CONSUMIDOR")
-    slip(page, 252, c, s, ("Unidade Consumidora", "Referência", "Vencimento", "Valor a Pagar"), month_style=MONTH)
+    slip(page, 252, c, s, ("Unidade Consumidora", "Referência", "Vencimento", "Valor a Pagar"))
     return [page, second_page(c, s, MONTH)]

@@ -34,11 +34,11 @@ def draw(c: BillContent) -> list[Page]:
     label_value(page, 142, 20, "Nº DA INSTALAÇÃO", d.num_instalacao, "num_instalacao", s, size=10, label_size=5.5, color=WHITE,
                 label_color=(190, 215, 240))
 
-    boxed(page, 8, 36, 62, 14, "REFERÊNCIA", fmt.month(d.mes_referencia, MONTH), "mes_referencia", s.light,
+    boxed(page, 8, 36, 62, 14, c.printing.label("mes"), c.printing.month(d.mes_referencia), "mes_referencia", s.light,
           text_color=s.primary, value_size=12, radius=s.radius)
-    boxed(page, 72, 36, 62, 14, "VENCIMENTO", d.vencimento, "vencimento", s.light, text_color=s.primary,
+    boxed(page, 72, 36, 62, 14, c.printing.label("venc"), d.vencimento, "vencimento", s.light, text_color=s.primary,
           value_size=12, radius=s.radius)
-    boxed(page, 136, 36, 66, 14, "TOTAL A PAGAR", fmt.brl(d.valor_fatura, symbol=True), "valor_fatura", s.accent,
+    boxed(page, 136, 36, 66, 14, c.printing.label("total"), c.printing.total(d.valor_fatura), "valor_fatura", s.accent,
           value_size=13, radius=s.radius)
 
     y = customer(page, 8, 57, c, s, size=6.6)
@@ -72,5 +72,5 @@ def draw(c: BillContent) -> list[Page]:
     page.text(138, ry + 14, "Fatura digital: cpfl.com.br", size=5.2, color=s.label)
     y = nf_block(page, 8, max(y, ry + 26) + 3, 194, c, s)
     messages_box(page, 8, y + 1, 194, 248, c, s, title="AVISOS")
-    slip(page, 252, c, s, ("Nº da Instalação", "Referência", "Vencimento", "Total a Pagar"), month_style=MONTH)
+    slip(page, 252, c, s, ("Nº da Instalação", "Referência", "Vencimento", "Total a Pagar"))
     return [page, second_page(c, s, MONTH)]

@@ -28,9 +28,9 @@ def draw(c: BillContent) -> list[Page]:
     boxed(page, 126, 7, 76, 18, "INSTALAÇÃO / UNIDADE CONSUMIDORA", d.num_instalacao, "num_instalacao", s.primary,
           value_size=16, radius=s.radius)
     page.rect(126, 27, 76, 25, fill=s.light, radius=s.radius)
-    label_value(page, 130, 32, "MÊS/ANO", fmt.month(d.mes_referencia, MONTH), "mes_referencia", s, size=12,
+    label_value(page, 130, 32, c.printing.label("mes"), c.printing.month(d.mes_referencia), "mes_referencia", s, size=12,
                 label_size=6, color=s.accent)
-    label_value(page, 198, 32, "TOTAL A PAGAR", fmt.brl(d.valor_fatura, symbol=True), "valor_fatura", s, size=12,
+    label_value(page, 198, 32, c.printing.label("total"), c.printing.total(d.valor_fatura), "valor_fatura", s, size=12,
                 label_size=6, align="r", color=s.accent)
     run(page, 130, 48.5, [("VENCIMENTO  ", None), (d.vencimento, "vencimento")], size=8, bold=True, color=s.accent)
 
@@ -72,5 +72,5 @@ def draw(c: BillContent) -> list[Page]:
     messages_box(page, 8, left + 1, 194, 248, c, s, title="MENSAGENS")
     page.rect(0, 0, 210, 3, fill=s.primary)
     page.text(105, 250.2, "enel.com.br  -  Central de Relacionamento 24h", size=5, color=s.label, align="c")
-    slip(page, 252, c, s, ("INSTALAÇÃO", "MÊS/ANO", "VENCIMENTO", "TOTAL A PAGAR"), month_style=MONTH)
+    slip(page, 252, c, s, ("INSTALAÇÃO", "MÊS/ANO", "VENCIMENTO", "TOTAL A PAGAR"))
     return [page, second_page(c, s, MONTH)]

@@ -31,11 +31,11 @@ def draw(c: BillContent) -> list[Page]:
           radius=s.radius)
     boxed(page, 140, 20.5, 62, 11, "CÓD. CLIENTE", d.cod_cliente, "cod_cliente", s.light, text_color=s.primary,
           value_size=10, radius=s.radius)
-    boxed(page, 140, 33, 30, 11, "MÊS REF.", fmt.month(d.mes_referencia, MONTH), "mes_referencia", s.light,
+    boxed(page, 140, 33, 30, 11, c.printing.label("mes"), c.printing.month(d.mes_referencia), "mes_referencia", s.light,
           text_color=s.primary, value_size=10, radius=s.radius)
-    boxed(page, 172, 33, 30, 11, "VENCIMENTO", d.vencimento, "vencimento", s.light, text_color=s.primary,
+    boxed(page, 172, 33, 30, 11, c.printing.label("venc"), d.vencimento, "vencimento", s.light, text_color=s.primary,
           value_size=9, radius=s.radius)
-    boxed(page, 140, 45.5, 62, 14, "TOTAL A PAGAR", fmt.brl(d.valor_fatura, symbol=True), "valor_fatura", s.accent,
+    boxed(page, 140, 45.5, 62, 14, c.printing.label("total"), c.printing.total(d.valor_fatura), "valor_fatura", s.accent,
           text_color=(40, 40, 40), value_size=14, radius=s.radius)
 
     y = band(page, 12, 34, 122, "TITULAR DA UNIDADE CONSUMIDORA", s.light, color=s.primary, radius=s.radius)
@@ -67,5 +67,5 @@ def draw(c: BillContent) -> list[Page]:
     qr_block(page, 170, y - 33, 26, c.render_seed)
     y = nf_block(page, 12, y + 4, 190, c, s)
     messages_box(page, 12, y + 1, 190, 248, c, s, title="INFORMAÇÕES AO CONSUMIDOR")
-    slip(page, 252, c, s, ("Unidade Consumidora", "Mês Ref.", "Vencimento", "Total a Pagar"), month_style=MONTH)
+    slip(page, 252, c, s, ("Unidade Consumidora", "Mês Ref.", "Vencimento", "Total a Pagar"))
     return [page, second_page(c, s, MONTH)]

@@ -25,8 +25,8 @@ def draw(c: BillContent) -> list[Page]:
     page, d, s = Page(), c.data, styled(STYLE, c)
     logo(page, "equatorial", c.profile.brand, 8, 8)
     utility_lines(page, 8, 27, c, s, width=128)
-    boxed(page, 142, 8, 60, 13, "UNIDADE CONSUMIDORA", d.num_instalacao, "num_instalacao", s.secondary, value_size=12)
-    boxed(page, 142, 22.5, 60, 11, "PARCEIRO DE NEGÓCIO", d.cod_cliente, "cod_cliente", s.accent, value_size=10)
+    boxed(page, 142, 8, 60, 13, c.printing.label("inst"), d.num_instalacao, "num_instalacao", s.secondary, value_size=12)
+    boxed(page, 142, 22.5, 60, 11, c.printing.label("cliente"), d.cod_cliente, "cod_cliente", s.accent, value_size=10)
     if d.conta_contrato:
         boxed(page, 142, 35, 60, 11, "CONTA CONTRATO", d.conta_contrato, "conta_contrato", (110, 110, 110), value_size=10)
     page.rect(8, 34, 130, 28, fill=(246, 246, 246), radius=s.radius)
@@ -35,11 +35,11 @@ def draw(c: BillContent) -> list[Page]:
     page.text(172, 52, "Apresente esta fatura ao", size=5.2, color=s.label, align="c")
     page.text(172, 55, "efetuar o pagamento", size=5.2, color=s.label, align="c")
 
-    boxed(page, 8, 66, 62, 15, "CONTA MÊS", fmt.month(d.mes_referencia, MONTH), "mes_referencia", s.light,
+    boxed(page, 8, 66, 62, 15, c.printing.label("mes"), c.printing.month(d.mes_referencia), "mes_referencia", s.light,
           text_color=s.primary, value_size=13)
-    boxed(page, 72, 66, 66, 15, "TOTAL A PAGAR", fmt.brl(d.valor_fatura, symbol=True), "valor_fatura", s.secondary,
+    boxed(page, 72, 66, 66, 15, c.printing.label("total"), c.printing.total(d.valor_fatura), "valor_fatura", s.secondary,
           value_size=14)
-    boxed(page, 140, 66, 62, 15, "VENCIMENTO", d.vencimento, "vencimento", s.light, text_color=s.primary, value_size=13)
+    boxed(page, 140, 66, 62, 15, c.printing.label("venc"), d.vencimento, "vencimento", s.light, text_color=s.primary, value_size=13)
 
     y = band(page, 8, 84, 128, "DATAS DAS LEITURAS", s.primary, radius=s.radius)
     cols = [("Leitura Anterior", 26, "c"), ("Leitura Atual", 26, "c"), ("Nº de Dias", 20, "c"),
@@ -80,5 +80,5 @@ def draw(c: BillContent) -> list[Page]:
         page.text(171, y + 41, fmt.grouped(c.access_key[-32:], 4)[:39], size=4.8, color=s.label, align="c")
     page.rect(140, 242, 62, 6, fill=s.accent, radius=s.radius)
     page.text(171, 246, "Central de Atendimento 24h e agência virtual", size=4.8, bold=True, color=WHITE, align="c")
-    slip(page, 252, c, s, ("Unidade Consumidora", "Conta Mês", "Vencimento", "Total a Pagar"), month_style=MONTH)
+    slip(page, 252, c, s, ("Unidade Consumidora", "Conta Mês", "Vencimento", "Total a Pagar"))
     return [page, second_page(c, s, MONTH)]

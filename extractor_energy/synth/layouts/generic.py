@@ -27,10 +27,10 @@ def draw(c: BillContent) -> list[Page]:
     page.rect(132, 7, 70, 52, fill=s.light, radius=s.radius)
     label_value(page, 136, 12, "Código do Cliente", d.cod_cliente, "cod_cliente", s, size=10, label_size=5.8)
     label_value(page, 136, 22, "Unidade Consumidora", d.num_instalacao, "num_instalacao", s, size=10, label_size=5.8)
-    label_value(page, 136, 32, "Referência", fmt.month(d.mes_referencia, MONTH), "mes_referencia", s, size=10, label_size=5.8)
-    label_value(page, 176, 32, "Vencimento", d.vencimento, "vencimento", s, size=10, label_size=5.8)
+    label_value(page, 136, 32, c.printing.label("mes"), c.printing.month(d.mes_referencia), "mes_referencia", s, size=10, label_size=5.8)
+    label_value(page, 176, 32, c.printing.label("venc"), d.vencimento, "vencimento", s, size=10, label_size=5.8)
     page.rect(134, 41, 66, 16, fill=s.primary, radius=s.radius)
-    label_value(page, 167, 46, "TOTAL A PAGAR", fmt.brl(d.valor_fatura, symbol=True), "valor_fatura", s, size=14,
+    label_value(page, 167, 46, c.printing.label("total"), c.printing.total(d.valor_fatura), "valor_fatura", s, size=14,
                 label_size=6, align="c", color=WHITE, label_color=(215, 215, 240))
 
     y = band(page, 8, 34, 120, "DADOS DO CLIENTE", s.primary, radius=s.radius)
@@ -62,5 +62,5 @@ def draw(c: BillContent) -> list[Page]:
     page.text(168, ry + 10, "Pague com Pix", size=6.2, bold=True, color=s.primary)
     y = nf_block(page, 8, max(y, ry + 28) + 3, 194, c, s)
     messages_box(page, 8, y + 1, 194, 248, c, s)
-    slip(page, 252, c, s, ("Unidade Consumidora", "Referência", "Vencimento", "Total a Pagar"), month_style=MONTH)
+    slip(page, 252, c, s, ("Unidade Consumidora", "Referência", "Vencimento", "Total a Pagar"))
     return [page, second_page(c, s, MONTH)]

@@ -33,9 +33,9 @@ def draw(c: BillContent) -> list[Page]:
 
     page.rect(8, 36, 194, 15, outline=s.primary, width=0.6)
     page.rect(8, 36, 3, 15, fill=s.primary)
-    label_value(page, 16, 41, "Mês/Ano", fmt.month(d.mes_referencia, MONTH), "mes_referencia", s, size=13, label_size=6.5)
+    label_value(page, 16, 41, c.printing.label("mes"), c.printing.month(d.mes_referencia), "mes_referencia", s, size=13, label_size=6.5)
     label_value(page, 82, 41, "Vencimento", d.vencimento, "vencimento", s, size=13, label_size=6.5)
-    label_value(page, 198, 41, "Total a Pagar", fmt.brl(d.valor_fatura, symbol=True), "valor_fatura", s, size=14,
+    label_value(page, 198, 41, c.printing.label("total"), c.printing.total(d.valor_fatura), "valor_fatura", s, size=14,
                 label_size=6.5, align="r", color=s.primary)
 
     y = band(page, 8, 55, 118, "Dados do Cliente", s.secondary)

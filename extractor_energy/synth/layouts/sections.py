@@ -86,7 +86,7 @@ def items_table(page: Page, x: float, y: float, w: float, c: BillContent, style:
         price = "" if item.price is None else fmt.tariff(item.price)
         desc = (rename or {}).get(item.code, item.desc).format(flag=FLAG_WORDS[c.data.bandeira_tarifaria])
         rows.append([desc, item.unit or "", qty, price,
-                     fmt.brl(item.value, trailing_minus=trailing_minus)])
+                     fmt.brl(item.value, trailing_minus=trailing_minus or c.printing.trailing_minus)])
         fields.append([item.flag, None, None, None, "contrib_iluminacao_publica" if item.code == "cip" else None])
     y = table(page, x, y, cols, rows, style, fields=fields, size=size, row_h=row_h,
               header_fill=style.primary if header_fill else None, header_color=WHITE if header_fill else style.primary,

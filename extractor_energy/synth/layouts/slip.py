@@ -10,14 +10,15 @@ from .marks import barcode, logo
 
 
 def slip(page: Page, y: float, c: BillContent, style: Style, labels: tuple[str, str, str, str],
-         month_style: str = "num", fill_total: bool = True, title: str = "AUTENTICAÇÃO MECÂNICA") -> None:
+         month_style: str | None = None, fill_total: bool = True, title: str = "AUTENTICAÇÃO MECÂNICA") -> None:
     """Draw the slip from ``y`` (about 42 mm tall); ``labels`` name installation, month, due date, total."""
     d = c.data
     dashed(page, 8, 202, y)
     page.text(8, y - 0.8, "✂", size=8, color=(110, 110, 110))
     page.text(202, y - 1.0, "Corte aqui", size=4.8, color=(110, 110, 110), align="r")
     logo(page, c.profile.family, c.profile.brand, 8, y + 2.5, scale=0.55)
-    values = [d.num_instalacao, fmt.month(d.mes_referencia, month_style), d.vencimento, fmt.brl(d.valor_fatura, symbol=True)]
+    month = c.printing.month(d.mes_referencia) if month_style is None else fmt.month(d.mes_referencia, month_style)
+    values = [d.num_instalacao, month, d.vencimento, c.printing.total(d.valor_fatura)]
     fields = ["num_instalacao", "mes_referencia", "vencimento", "valor_fatura"]
     widths = [40, 28, 30, 38]
     x = 202 - sum(widths) - 3 * 1.5
