@@ -48,6 +48,15 @@ class Settings(BaseSettings):
     constrained_decoding: bool = Field(True, description="Constrain generation to the contract's JSON schema")
     review_threshold: float = Field(0.5, ge=0, le=1, description="Confidence under which a required field sets requires_review")
 
+    # --- security / reliability
+    max_adapter_mb: float = Field(
+        1024.0, gt=0, description="Largest adapter weights file read (checked before reading; larger adapters are refused)"
+    )
+
+    @property
+    def max_adapter_bytes(self) -> int:
+        return int(self.max_adapter_mb * 1024 * 1024)
+
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)

@@ -160,3 +160,50 @@ def test_failed_load_rolls_back_and_others_keep_serving(tiny_model_dir, adapter_
         _wait(url, "light_rj", lambda row: row.get("state") in ("ready", "unloaded"))
         r = _extract(url, "LIGHT", "RJ")
         assert r.status_code == 200 and r.json()["data"]["cod_cliente"] == "111", r.text
+
+
+# ---------------------------------------------------------------- item 8: links and sizes
+def _registry(root: Path, spec, **kw):
+    from extractor_energy.adapters import AdapterRegistry
+
+    return AdapterRegistry(root, spec, max_loaded=2, max_rank=64, allow_base_mismatch=True, stable_s=0, **kw)
+
+
+def test_folders_and_files_linking_outside_the_adapters_dir_are_refused(adapter_factory, spec, tmp_path):
+    good = adapter_factory({"cod_cliente": "111"})
+    root, outside = tmp_path / "adapters", tmp_path / "elsewhere"
+    root.mkdir()
+    shutil.copytree(good, outside / "real")
+    (outside / "secret.json").write_text(json.dumps({"password": "hunter2-test-secret"}))
+    (root / "equatorial_go").symlink_to(outside / "real", target_is_directory=True)
+    meta = install_adapter(good, root, "cemig_mg")
+    (meta / "extractor_metadata.json").symlink_to(outside / "secret.json")
+    weights = install_adapter(good, root, "light_rj")
+    (weights / "adapter_model.safetensors").unlink()
+    (weights / "adapter_model.safetensors").symlink_to(outside / "real" / "adapter_model.safetensors")
+    inside = install_adapter(good, root, ".shared")  # a link that stays inside the folder is fine
+    (root / "enel_rj").symlink_to(inside, target_is_directory=True)
+    registry = _registry(root, spec)
+    registry.settle()
+    rows = {row["key"]: row for row in registry.describe_all()}
+    for key in ("equatorial_go", "cemig_mg", "light_rj"):
+        assert rows[key]["state"] == "error" and "outside the adapters directory" in rows[key]["error"], rows[key]
+        assert registry.acquire(key) is None
+    assert "hunter2" not in json.dumps(rows)
+    assert rows["enel_rj"]["state"] == "unloaded"
+
+
+def test_adapter_size_cap_is_checked_before_reading(adapter_factory, spec, tmp_path):
+    import psutil
+
+    root = tmp_path / "adapters"
+    folder = install_adapter(adapter_factory({"cod_cliente": "111"}), root, "equatorial_go")
+    with open(folder / "adapter_model.safetensors", "r+b") as handle:  # sparse: 500 MB that take no disk
+        handle.truncate(500 * 1024 * 1024)
+    registry = _registry(root, spec, max_adapter_bytes=64 * 1024 * 1024)
+    rss = psutil.Process().memory_info().rss
+    registry.settle()
+    grown_mb = (psutil.Process().memory_info().rss - rss) / 2**20
+    row = registry.describe("equatorial_go")
+    assert row["state"] == "error" and "EXTRACTOR_MAX_ADAPTER_MB" in row["error"] and "500.0 MB" in row["error"], row
+    assert grown_mb < 100, f"RSS grew {grown_mb:.0f} MB: the file was read"

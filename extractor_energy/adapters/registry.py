@@ -24,7 +24,7 @@ from ..keys import KeyError_, parse_key
 from ..lora_batching import drop_stacks, enable_gathered_lora
 from ..metrics import Metrics
 from .rollback import rollback, snapshot
-from .validation import AdapterInvalid, ModelSpec, ValidatedAdapter, validate_adapter_dir
+from .validation import DEFAULT_MAX_ADAPTER_BYTES, AdapterInvalid, ModelSpec, ValidatedAdapter, validate_adapter_dir
 
 log = logging.getLogger(__name__)
 #: The only LoraConfig options a served adapter is built with: plain LoRA A/B on Linear layers
@@ -78,6 +78,14 @@ def _field_set(metadata: dict[str, Any] | None) -> tuple[str, ...] | None:
     return tuple(f for f in ALL_FIELDS if f in fields)
 
 
+def _inside(path: Path, root: Path) -> bool:
+    """``path`` resolves (links followed) to a place inside ``root``."""
+    try:
+        return path.resolve().is_relative_to(root.resolve())
+    except OSError:  # a link loop
+        return False
+
+
 def _signature(folder: Path) -> tuple:
     try:
         stats = ((p.name, p.stat()) for p in folder.iterdir() if p.is_file())
@@ -98,8 +106,10 @@ class AdapterRegistry:
         stable_s: float,
         preload: bool = False,
         metrics: Metrics | None = None,
+        max_adapter_bytes: int = DEFAULT_MAX_ADAPTER_BYTES,
     ) -> None:
         self.root = Path(root)
+        self.max_adapter_bytes = max_adapter_bytes
         self.spec = spec
         self.max_loaded = max_loaded
         self.max_rank = max_rank
@@ -129,7 +139,10 @@ class AdapterRegistry:
                 try:
                     key = parse_key(folder.name).key
                 except KeyError_ as exc:
-                    bad[folder.name] = str(exc)
+                    bad[folder.name[:100]] = str(exc)
+                    continue
+                if not _inside(folder, self.root):
+                    bad[folder.name] = "the folder is a link to a place outside the adapters directory; copy it in instead"
                     continue
                 seen.add(key)
                 self._scan_folder(key, folder, now)
@@ -168,7 +181,8 @@ class AdapterRegistry:
             return
         try:
             adapter = validate_adapter_dir(
-                folder, key, self.spec, max_rank=self.max_rank, allow_base_mismatch=self.allow_base_mismatch
+                folder, key, self.spec, max_rank=self.max_rank, allow_base_mismatch=self.allow_base_mismatch,
+                max_bytes=self.max_adapter_bytes, root=self.root,
             )
         except AdapterInvalid as exc:
             with self._lock:

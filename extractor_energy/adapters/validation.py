@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,9 @@ from safetensors.torch import load as load_safetensors
 CONFIG_FILE = "adapter_config.json"
 WEIGHTS_FILE = "adapter_model.safetensors"
 METADATA_FILE = "extractor_metadata.json"
+#: adapter_config.json and extractor_metadata.json are small; the weights have EXTRACTOR_MAX_ADAPTER_MB.
+SMALL_FILE_BYTES = 1024 * 1024
+DEFAULT_MAX_ADAPTER_BYTES = 1024 * 1024 * 1024
 _KEY = re.compile(r"^base_model\.model\.(?P<module>.+)\.(?P<part>lora_A|lora_B)(?:\.[^.]+)?\.weight$")
 
 
@@ -188,10 +193,43 @@ def _check_weights(state: dict[str, torch.Tensor], rank: int, config: dict, spec
     return sorted(modules)
 
 
+def read_capped(path: Path, limit: int, root: Path | None = None, setting: str = "") -> bytes:
+    """Read one adapter file: it must resolve inside ``root`` (when given) and be a regular file
+    of at most ``limit`` bytes — checked on the open file before anything is read."""
+    real = path.resolve()
+    if root is not None and not real.is_relative_to(root.resolve()):
+        raise AdapterInvalid(f"{path.name} is a link to a place outside the adapters directory; copy the file in instead")
+    try:
+        fd = os.open(real, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        raise AdapterInvalid(f"could not open {path.name}: {exc.strerror or type(exc).__name__}") from None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise AdapterInvalid(f"{path.name} is not a regular file")
+        too_big = f"{path.name} is larger than {limit / 1024 / 1024:g} MB{f' ({setting})' if setting else ''}"
+        if info.st_size > limit:
+            raise AdapterInvalid(f"{too_big}: {info.st_size / 1024 / 1024:.1f} MB")
+        data = handle.read(limit + 1)  # the file may grow while we read it
+        if len(data) > limit:
+            raise AdapterInvalid(too_big)
+        return data
+
+
 def validate_adapter_dir(
-    path: Path, key: str, spec: ModelSpec, *, max_rank: int, allow_base_mismatch: bool
+    path: Path,
+    key: str,
+    spec: ModelSpec,
+    *,
+    max_rank: int,
+    allow_base_mismatch: bool,
+    max_bytes: int = DEFAULT_MAX_ADAPTER_BYTES,
+    root: Path | None = None,
 ) -> ValidatedAdapter:
-    """Check ``path`` completely; raise :class:`AdapterInvalid` with the first reason found."""
+    """Check ``path`` completely; raise :class:`AdapterInvalid` with the first reason found.
+
+    ``root``: files must resolve inside it (the adapters directory); ``max_bytes``: cap on the weights file.
+    """
     config_path, weights_path = path / CONFIG_FILE, path / WEIGHTS_FILE
     if not config_path.is_file():
         raise AdapterInvalid(f"{CONFIG_FILE} is missing")
@@ -199,9 +237,10 @@ def validate_adapter_dir(
         extra = " (adapter_model.bin is not served: save with safetensors)" if (path / "adapter_model.bin").exists() else ""
         raise AdapterInvalid(f"{WEIGHTS_FILE} is missing{extra}")
     try:  # read each file once: what is hashed is exactly what is validated and loaded
-        config_bytes, weights_bytes = config_path.read_bytes(), weights_path.read_bytes()
+        config_bytes = read_capped(config_path, SMALL_FILE_BYTES, root)
+        weights_bytes = read_capped(weights_path, max_bytes, root, "EXTRACTOR_MAX_ADAPTER_MB")
     except OSError as exc:
-        raise AdapterInvalid(f"could not read the adapter files: {exc}") from None
+        raise AdapterInvalid(f"could not read the adapter files: {exc.strerror or type(exc).__name__}") from None
     try:
         config = json.loads(config_bytes.decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -224,9 +263,13 @@ def validate_adapter_dir(
     metadata = None
     if (path / METADATA_FILE).is_file():
         try:
-            metadata = json.loads((path / METADATA_FILE).read_text(encoding="utf-8"))
+            metadata = json.loads(read_capped(path / METADATA_FILE, SMALL_FILE_BYTES, root).decode("utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError):
             metadata = {"error": f"{METADATA_FILE} is not valid JSON"}
+        except OSError as exc:
+            raise AdapterInvalid(f"could not read {METADATA_FILE}: {exc.strerror or type(exc).__name__}") from None
+        if not isinstance(metadata, dict):
+            metadata = {"error": f"{METADATA_FILE} must hold a JSON object"}
     return ValidatedAdapter(
         key=key, path=path, version=fingerprint(config_bytes, weights_bytes), config=config, state_dict=state, modules=modules,
         rank=rank, alpha=alpha, size_bytes=len(config_bytes) + len(weights_bytes), base_model=base, metadata=metadata,

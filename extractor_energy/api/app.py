@@ -38,7 +38,7 @@ def build_service(settings: Settings, loaded: LoadedModel, metrics: Metrics) -> 
     registry = AdapterRegistry(
         settings.adapters_dir, spec, max_loaded=settings.max_loaded_adapters, max_rank=settings.max_adapter_rank,
         allow_base_mismatch=settings.allow_base_model_mismatch, stable_s=settings.adapter_stable_s,
-        preload=settings.preload_adapters, metrics=metrics,
+        preload=settings.preload_adapters, metrics=metrics, max_adapter_bytes=settings.max_adapter_bytes,
     )
     factory = schema_constraint_factory(loaded, max_new_tokens=settings.max_new_tokens) if settings.constrained_decoding else None
     scheduler = Scheduler(loaded, registry, settings, metrics, extra_processors=factory)
