@@ -26,7 +26,7 @@ import io
 import math
 from dataclasses import dataclass, fields
 
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 try:  # HEIC/HEIF (iPhone photos); optional so the module still imports without it
     import pillow_heif
@@ -180,9 +180,10 @@ def _decode_image(data: bytes, kind: str, limits: DocumentLimits, what: str) -> 
     except DocumentError:
         raise
     except Image.DecompressionBombError as exc:  # Pillow's own global guard, if it is lower
-        raise DocumentError(413, f"the image{what} is too large to decode safely: {exc}") from exc
+        raise DocumentError(413, f"the image{what} is too large to decode safely: {str(exc)[:100]}") from exc
     except Exception as exc:  # OSError, SyntaxError, ValueError, struct.error, EOFError ...
-        raise DocumentError(422, f"could not decode the image: truncated or corrupt{what} ({exc})") from exc
+        reason = "unrecognised image data" if isinstance(exc, UnidentifiedImageError) else str(exc)[:100]
+        raise DocumentError(422, f"could not decode the image: truncated or corrupt{what} ({reason})") from exc
 
 
 def to_rgb(img: Image.Image) -> Image.Image:
@@ -228,7 +229,7 @@ def _too_many_pixels(width: int, height: int, limit: int) -> str:
 
 
 def _describe(filename: str | None, content_type: str | None) -> str:
-    parts = [repr(filename) if filename else "", content_type or ""]
+    parts = [repr(filename[:60]) if filename else "", (content_type or "")[:60]]
     text = ", ".join(p for p in parts if p)
     return f" ({text})" if text else ""
 

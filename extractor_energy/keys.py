@@ -6,6 +6,13 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+_ECHO = 100  # characters of user input echoed back in a message
+
+
+def _echo(value: str) -> str:
+    text = repr(value)
+    return text if len(text) <= _ECHO else text[: _ECHO - 1] + "…"
+
 UFS: tuple[str, ...] = (
     "AC", "AL", "AM", "AP", "BA", "CE", "DF", "ES", "GO", "MA", "MG", "MS", "MT", "PA",
     "PB", "PE", "PI", "PR", "RJ", "RN", "RO", "RR", "RS", "SC", "SE", "SP", "TO",
@@ -77,7 +84,7 @@ def normalize_uf(uf: str) -> str:
         raise KeyError_("uf must be a two-letter state code, e.g. GO; path characters are not allowed")
     value = fold(uf).upper()
     if value not in UFS:
-        raise KeyError_(f"unknown uf {uf!r}: expected one of {', '.join(UFS)}")
+        raise KeyError_(f"unknown uf {_echo(uf)}: expected one of {', '.join(UFS)}")
     return value
 
 
@@ -91,7 +98,7 @@ def normalize_concessionaria(name: str, uf: str | None = None) -> str:
         )
     slug = fold(name)
     if not slug:
-        raise KeyError_(f"concessionaria {name!r} has no letters or digits")
+        raise KeyError_(f"concessionaria {_echo(name)} has no letters or digits")
     if uf:
         suffix = "_" + uf.lower()
         if slug.endswith(suffix) and len(slug) > len(suffix):
@@ -111,6 +118,6 @@ def make_key(concessionaria: str, uf: str) -> BillKey:
 def parse_key(key: str) -> BillKey:
     """Split a folder name such as ``cpfl_santa_cruz_sp`` on its last underscore."""
     if not _ALLOWED_KEY.match(key or ""):
-        raise KeyError_(f"{key!r} is not a key of the form <concessionaria>_<uf>, e.g. equatorial_go")
+        raise KeyError_(f"{_echo(key)} is not a key of the form <concessionaria>_<uf>, e.g. equatorial_go")
     slug, _, uf = key.rpartition("_")
     return BillKey(slug, normalize_uf(uf))

@@ -192,7 +192,7 @@ class Scheduler:
         except Exception as exc:
             if len(runnable) == 1:
                 log.exception("generation failed for %s", runnable[0].key)
-                runnable[0]._resolve(error=InferenceFailed(f"the model failed on this document: {type(exc).__name__}: {exc}"))
+                runnable[0]._resolve(error=InferenceFailed("the model failed on this document (details are in the server log)"))
                 return
             log.warning("batch of %d failed (%s); retrying one by one", len(runnable), exc)
             for job in runnable:

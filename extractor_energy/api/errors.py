@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..service import ApiError
+from .public_text import clip, public_detail
 
 log = logging.getLogger(__name__)
 
@@ -20,12 +21,12 @@ def install_error_handlers(app: FastAPI) -> None:
         service = getattr(request.app.state, "service", None)
         if service is not None and request.url.path.startswith("/extract"):
             service.metrics.requests.labels(status=str(exc.status), key=exc.key).inc()
-        return JSONResponse({"detail": exc.message}, status_code=exc.status, headers=exc.headers)
+        return JSONResponse({"detail": public_detail(exc.message)}, status_code=exc.status, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        parts = [f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors()]
-        return JSONResponse({"detail": "invalid request: " + "; ".join(parts)}, status_code=422)
+        parts = [f"{clip('.'.join(str(p) for p in e.get('loc', ())), 60)}: {e.get('msg')}" for e in exc.errors()[:5]]
+        return JSONResponse({"detail": public_detail("invalid request: " + "; ".join(parts))}, status_code=422)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

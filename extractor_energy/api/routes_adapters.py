@@ -7,6 +7,7 @@ import asyncio
 from fastapi import APIRouter, Request
 
 from ..service import ApiError
+from .public_text import clip
 from .schemas import AdapterInfo, ErrorResponse
 
 router = APIRouter(prefix="/adapters", tags=["adapters"])
@@ -29,5 +30,5 @@ async def reload_adapters(request: Request) -> list[dict]:
 async def get_adapter(key: str, request: Request) -> dict:
     row = request.app.state.registry.describe(key)
     if row is None:
-        raise ApiError(404, f"no adapter folder {key!r} under the adapters directory; GET /adapters lists them")
+        raise ApiError(404, f"no adapter folder {clip(key)} under the adapters directory; GET /adapters lists them")
     return row

@@ -1,0 +1,69 @@
+"""Error bodies say what was wrong in the user's terms: no reprs, addresses, paths or internal
+names, and echoed input cut to about 100 characters (issue 13, item 10)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+
+from extractor_energy.api.app import create_app
+from extractor_energy.api.public_text import public_detail
+
+from .conftest import bill_image, jpeg_bytes
+from .live_server import test_settings
+
+LEAKS = re.compile(r"0x[0-9a-f]{6,}|<_io\.|object at|Traceback|/tmp/|__[0-9a-f]{12}__")
+
+
+@pytest.fixture(scope="module")
+def client(tiny_model_dir, tmp_path_factory):
+    with TestClient(create_app(test_settings(tiny_model_dir, tmp_path_factory.mktemp("adapters")))) as c:
+        yield c
+
+
+def _post(client, content=b"", name="f.jpg", concessionaria="EQUATORIAL", uf="GO"):
+    return client.post(
+        "/extract", files={"file": (name, content, "image/jpeg")}, data={"concessionaria": concessionaria, "uf": uf}
+    )
+
+
+@pytest.mark.parametrize(
+    ("case", "status", "needle"),
+    [
+        ("unidentified_jpeg", 422, "corrupt"),
+        ("huge_uf", 422, "unknown uf"),
+        ("huge_concessionaria_symbols", 422, "no letters"),
+        ("huge_filename", 422, "corrupt"),
+    ],
+)
+def test_error_bodies_leak_nothing_and_echo_little(client, case, status, needle):
+    junk = b"\xff\xd8\xff" + b"junk" * 10
+    kwargs: dict = {"content": jpeg_bytes(bill_image(1))}
+    if case == "unidentified_jpeg":
+        kwargs["content"] = junk
+    elif case == "huge_uf":
+        kwargs["uf"] = "Z" * 500_000
+    elif case == "huge_concessionaria_symbols":
+        kwargs["concessionaria"] = "!" * 5_000
+    elif case == "huge_filename":
+        kwargs.update(content=junk, name="a" * 600 + ".jpg")
+    r = _post(client, **kwargs)
+    detail = r.json()["detail"]
+    assert r.status_code == status and needle in detail, (r.status_code, detail[:300])
+    assert not LEAKS.search(detail), detail
+    assert len(detail) < 400, len(detail)
+
+
+def test_unknown_adapter_404_echoes_little(client):
+    r = client.get("/adapters/" + "x" * 5_000)
+    assert r.status_code == 404 and len(r.json()["detail"]) < 300
+
+
+def test_public_detail_strips_internals():
+    text = public_detail(
+        "boom <_io.BytesIO object at 0x7f32bbf376a0> at /srv/models/qwen/config.json for equatorial_go__3f2a9c1b7d0e__12"
+    )
+    assert not LEAKS.search(text) and "/srv" not in text and "equatorial_go" in text
+    assert public_detail("upload a JPEG/PNG for 07/2025") == "upload a JPEG/PNG for 07/2025"
