@@ -46,6 +46,14 @@ ALIASES: dict[str, str] = {
     "amazonas": "amazonas_energia",
 }
 
+#: Utility slugs this service knows (prompt notes, aliases, the large distributors). Only these
+#: and keys with an adapter get their own metrics series; anything else is counted as "other".
+KNOWN_UTILITIES: frozenset[str] = frozenset(ALIASES.values()) | {
+    "cemig", "copel", "cpfl", "cpfl_paulista", "cpfl_piratininga", "cpfl_santa_cruz", "edp", "enel", "energisa",
+    "equatorial", "light", "neoenergia", "celesc", "ceee", "rge", "elektro", "amazonas_energia", "roraima_energia",
+    "sulgipe", "dmed", "celg", "coelba", "celpe", "cosern", "coelce", "eletropaulo", "ampla", "bandeirante",
+}
+
 _SLUG_MAX = 48
 _FORBIDDEN = re.compile(r"[/\\\x00]|\.\.")
 _ALLOWED_KEY = re.compile(r"^[a-z0-9]+(?:_[a-z0-9]+)*_[a-z]{2}$")

@@ -7,6 +7,22 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 
 
+OTHER_KEY = "other"
+
+
+def key_label(key: str, has_adapter: bool) -> str:
+    """The ``key`` label of a request: keys with an adapter or of a known utility, else ``other``
+    (so junk names in requests cannot create unbounded series)."""
+    from .keys import KNOWN_UTILITIES, KeyError_, parse_key
+
+    if key == "-" or has_adapter:
+        return key
+    try:
+        return key if parse_key(key).concessionaria in KNOWN_UTILITIES else OTHER_KEY
+    except KeyError_:
+        return OTHER_KEY
+
+
 class Metrics:
     """Every metric the service exports at ``GET /metrics``."""
 

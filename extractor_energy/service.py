@@ -15,7 +15,7 @@ from .confidence import field_confidence, requires_review
 from .documents import DocumentError, DocumentLimits, load_document
 from .inference import BASE, GenerationInput
 from .keys import BillKey, KeyError_, make_key
-from .metrics import Metrics
+from .metrics import Metrics, key_label
 from .model import LoadedModel
 from .parsing import parse_answer
 from .prompts import build_messages
@@ -66,7 +66,7 @@ class ExtractionService:
         except ApiError as exc:
             exc.key = key.key
             raise
-        self.metrics.requests.labels(status="200", key=key.key).inc()
+        self.metrics.requests.labels(status="200", key=key_label(key.key, self.registry.has(key.key))).inc()
         self.metrics.latency.observe(time.perf_counter() - started)
         return result
 

@@ -67,3 +67,15 @@ def test_public_detail_strips_internals():
     )
     assert not LEAKS.search(text) and "/srv" not in text and "equatorial_go" in text
     assert public_detail("upload a JPEG/PNG for 07/2025") == "upload a JPEG/PNG for 07/2025"
+
+
+def test_metric_key_labels_stay_bounded(client):
+    """Junk utility names (even in rejected requests) go to one 'other' series (issue 13, item 5)."""
+    for i in range(30):
+        assert _post(client, b"", concessionaria=f"junk utility {i}", uf="SP").status_code == 422
+    assert _post(client, b"", concessionaria="LIGHT", uf="RJ").status_code == 422
+    text = client.get("/metrics").text
+    series = [line for line in text.splitlines() if line.startswith("extractor_requests_total{")]
+    assert not any("junk" in line for line in series), series
+    assert 'extractor_requests_total{key="other",status="422"} 30.0' in text
+    assert 'key="light_rj",status="422"' in text

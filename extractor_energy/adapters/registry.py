@@ -319,6 +319,10 @@ class AdapterRegistry:
             version.retired = True
 
     # ------------------------------------------------------------------ visibility
+    def has(self, key: str) -> bool:
+        """An adapter folder exists for ``key`` (valid or not)."""
+        return key in self._entries
+
     def keys(self) -> list[str]:
         with self._lock:
             return sorted(self._entries)

@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..metrics import key_label
 from ..service import ApiError
 from .public_text import clip, public_detail
 
@@ -20,7 +21,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
         service = getattr(request.app.state, "service", None)
         if service is not None and request.url.path.startswith("/extract"):
-            service.metrics.requests.labels(status=str(exc.status), key=exc.key).inc()
+            key = key_label(exc.key, service.registry.has(exc.key))
+            service.metrics.requests.labels(status=str(exc.status), key=key).inc()
         return JSONResponse({"detail": public_detail(exc.message)}, status_code=exc.status, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
