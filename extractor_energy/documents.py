@@ -149,6 +149,8 @@ def load_document(
         pages = pdf_pages.render_pdf(
             data, limits, postprocess=lambda im: fit_to_budget(to_rgb(im), limits.model_max_pixels)
         )
+        for page in pages:
+            check_page_geometry(*page.size, "a PDF page")
         return Document(pages=pages, kind="pdf", source_pages=len(pages))
     image, fmt = _decode_image(data, kind, limits, what)
     return Document(pages=[image], kind=fmt, source_pages=1)
@@ -169,6 +171,7 @@ def _decode_image(data: bytes, kind: str, limits: DocumentLimits, what: str) -> 
             width, height = img.size  # header only: nothing decoded yet
             if width * height > limits.max_image_pixels:
                 raise DocumentError(413, _too_many_pixels(width, height, limits.max_image_pixels))
+            check_page_geometry(width, height)
             if img.format in ("JPEG", "MPO"):  # let libjpeg decode at 1/2..1/8 scale when possible
                 img.draft(None, _budget_size(img.size, limits.model_max_pixels))
             img.load()  # MPO/GIF/TIFF: the current (first) frame only
@@ -184,6 +187,23 @@ def _decode_image(data: bytes, kind: str, limits: DocumentLimits, what: str) -> 
     except Exception as exc:  # OSError, SyntaxError, ValueError, struct.error, EOFError ...
         reason = "unrecognised image data" if isinstance(exc, UnidentifiedImageError) else str(exc)[:100]
         raise DocumentError(422, f"could not decode the image: truncated or corrupt{what} ({reason})") from exc
+
+
+#: Longest side / shortest side a page may have. No bill is longer or thinner than 50:1, and the
+#: vision model cannot take pages beyond 200:1 at all (a 2000x8 px strip would fail there, later).
+MAX_PAGE_ASPECT = 50
+
+
+def check_page_geometry(width: int, height: int, what: str = "the image") -> None:
+    """Refuse (422) pages no bill can have: empty, or longer/thinner than ``MAX_PAGE_ASPECT``:1."""
+    if width < 1 or height < 1:
+        raise DocumentError(422, f"{what} has no pixels ({width}x{height})")
+    if max(width, height) / min(width, height) > MAX_PAGE_ASPECT:
+        raise DocumentError(
+            422,
+            f"{what} is {width}x{height} px, an aspect ratio of {max(width, height) / min(width, height):.0f}:1; "
+            f"a bill page must be within {MAX_PAGE_ASPECT}:1 — upload the whole page, not a strip",
+        )
 
 
 def to_rgb(img: Image.Image) -> Image.Image:

@@ -79,3 +79,17 @@ def test_metric_key_labels_stay_bounded(client):
     assert not any("junk" in line for line in series), series
     assert 'extractor_requests_total{key="other",status="422"} 30.0' in text
     assert 'key="light_rj",status="422"' in text
+
+
+@pytest.mark.parametrize("size", [(2000, 8), (8, 2000), (5100, 100)])
+def test_impossible_page_geometry_is_422_not_503(client, size):
+    """A page no bill can have is refused when decoding, with no Retry-After (issue 13, item 7)."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", size, "white").save(buf, "PNG")
+    r = _post(client, buf.getvalue(), name="strip.png")
+    assert r.status_code == 422 and "aspect ratio" in r.json()["detail"], r.text
+    assert "retry-after" not in r.headers
