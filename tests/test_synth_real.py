@@ -4,7 +4,7 @@ families, captures with hidden fields (issue 12). Few bills per test to keep it 
 from __future__ import annotations
 
 from extractor_energy.normalize import full_date, money, month
-from extractor_energy.synth import fmt, make_content
+from extractor_energy.synth import fmt, generate_bill, make_content
 from extractor_energy.synth.identity import _cnpj_check, identity_for
 
 
@@ -39,3 +39,30 @@ def test_printed_formats_vary_and_read_back_exactly() -> None:
     assert {"stars", "rs", "plain"} <= totals and credits == {True, False}
     assert fmt.total(140.54, "stars") == "R$********140,54" and fmt.brl(-54.33, trailing_minus=True) == "54,33-"
     assert fmt.month("06/2025", "name") == "Junho/2025" and fmt.month("07/2025", "short") == "7/2025"
+
+
+def test_roll_is_a_narrow_form_with_misregistered_overprint() -> None:
+    bill = generate_bill("equatorial_go", 4, physical="roll")
+    page = bill.pages[0]
+    assert len(bill.pages) == 1 and page.width < 110 < 250 < page.height
+    assert bill.image.width < bill.image.height / 2
+    over = [op for op in page.ops if op.kind == "text" and op.args[6] == "over"]
+    form = [op for op in page.ops if op.kind == "text" and op.args[6] == "form"]
+    assert over and form and {op.args[5] for op in over} == {"mono"}  # Equatorial prints Courier-like
+    assert {op.args[5] for op in [o for o in generate_bill("energisa_mt", 4, physical="roll").pages[0].ops
+                                  if o.kind == "text" and o.args[6] == "over"]} == {"sans"}
+    shifts = {(round(make_overprint.dx, 2), round(make_overprint.dy, 2))
+              for make_overprint in (generate_bill("equatorial_go", s, physical="roll", render=False).pages[0].overprint
+                                     for s in range(4))}
+    assert len(shifts) == 4  # misregistration differs from bill to bill
+
+
+def test_pdf_second_copy_varies_watermark_pages_and_position() -> None:
+    watermarks, page_counts, positions = set(), set(), set()
+    for seed in range(12):
+        bill = generate_bill("copel_pr", seed, render=False)
+        watermarks.add(any(op.kind == "rtext" for op in bill.pages[0].ops))
+        page_counts.add(len(bill.pages))
+        positions.add(next(f.box for f in bill.fields if f.name == "num_instalacao")[:2])
+    assert watermarks == {True, False} and page_counts == {1, 2}
+    assert len(positions) == 12  # layout jitter: no two bills pixel-aligned

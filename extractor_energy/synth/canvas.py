@@ -15,6 +15,9 @@ from PIL import ImageFont
 
 FONT_DIR = Path(__file__).parent / "fonts"
 FONT_FILES = {False: FONT_DIR / "DejaVuSans.ttf", True: FONT_DIR / "DejaVuSans-Bold.ttf"}
+#: ``(face, bold)`` -> font file; ``mono`` is the Courier-like overprint of on-site roll printers.
+FACE_FILES = {("sans", False): FONT_FILES[False], ("sans", True): FONT_FILES[True],
+              ("mono", False): FONT_DIR / "DejaVuSansMono.ttf", ("mono", True): FONT_DIR / "DejaVuSansMono-Bold.ttf"}
 A4_MM = (210.0, 297.0)
 PT_MM = 25.4 / 72
 _MEASURE_PX = 200  # metrics font size; boxes scale linearly from it
@@ -25,15 +28,15 @@ WHITE: Color = (255, 255, 255)
 
 
 @lru_cache(maxsize=None)
-def font(bold: bool, size_px: float) -> ImageFont.FreeTypeFont:
-    """The bundled DejaVu Sans (bold or regular) at ``size_px``; never a system font."""
-    return ImageFont.truetype(str(FONT_FILES[bold]), size=size_px)
+def font(bold: bool, size_px: float, face: str = "sans") -> ImageFont.FreeTypeFont:
+    """The bundled DejaVu Sans or Sans Mono (bold or regular) at ``size_px``; never a system font."""
+    return ImageFont.truetype(str(FACE_FILES[face, bold]), size=size_px)
 
 
 @lru_cache(maxsize=8192)
-def measure(text: str, bold: bool, size_pt: float) -> tuple[float, float, float]:
+def measure(text: str, bold: bool, size_pt: float, face: str = "sans") -> tuple[float, float, float]:
     """Advance width, ink top (above the baseline) and ink bottom (below it), in mm."""
-    metrics = font(bold, _MEASURE_PX)
+    metrics = font(bold, _MEASURE_PX, face)
     scale = size_pt * PT_MM / _MEASURE_PX
     left, top, right, bottom = metrics.getbbox(text or " ", anchor="ls")
     return metrics.getlength(text) * scale, -top * scale, bottom * scale
@@ -47,6 +50,25 @@ class DrawnField:
     text: str
     box: tuple[int, int, int, int]
     page: int
+
+
+@dataclass
+class Overprint:
+    """A roll bill's black print over its pre-printed colour form, and the printer's defects.
+
+    Dark texts (any channel below 90) drawn on a page that has one become overprint: ``face``,
+    ``ink``, shifted by (``dx``, ``dy``) mm (misregistration: values run across the form's labels
+    and lines). ``fade`` (0-1) lightens the print, ``gaps`` are x positions (mm) of dead print-head
+    dots: thin vertical columns where the overprint is missing.
+    """
+
+    face: str = "mono"
+    ink: Color = (20, 20, 25)
+    dx: float = 0.0
+    dy: float = 0.0
+    fade: float = 0.0
+    gaps: tuple[float, ...] = ()
+    gap_width: float = 0.25
 
 
 @dataclass(frozen=True)
@@ -67,6 +89,15 @@ class Page:
     height: float = A4_MM[1]
     ops: list[Op] = field(default_factory=list)
     fields: list[tuple[str, str, tuple[float, float, float, float]]] = field(default_factory=list)
+    overprint: Overprint | None = None
+    paper: Color = WHITE
+
+    def _resolve(self, color: Color, face: str) -> tuple[str, str, Color, float, float]:
+        """(face, layer, colour, dx, dy) of a text: dark texts on a roll page become misregistered overprint."""
+        over = self.overprint
+        if over is not None and max(color) < 90:
+            return over.face, "over", over.ink, over.dx, over.dy
+        return face, "form", color, 0.0, 0.0
 
     def rect(self, x: float, y: float, w: float, h: float, fill: Color | None = None,
              outline: Color | None = None, width: float = 0.25, radius: float = 0.0) -> None:
@@ -83,21 +114,61 @@ class Page:
         self.ops.append(Op("ellipse", (x, y, w, h), fill))
 
     def text(self, x: float, y: float, text: str, size: float = 7.0, bold: bool = False,
-             color: Color = BLACK, align: str = "l", field: str | None = None) -> float:
-        """Draw ``text`` with its baseline at ``y``; ``align`` l/r/c about ``x``. Returns the width (mm)."""
+             color: Color = BLACK, align: str = "l", field: str | None = None, face: str = "sans") -> float:
+        """Draw ``text`` with its baseline at ``y``; ``align`` l/r/c about ``x``. Returns the width (mm).
+
+        Op args are ``(left, baseline, text, size_pt, bold, face, layer)``.
+        """
         text = str(text)
-        width, top, bottom = measure(text, bold, size)
-        left = x - width if align == "r" else x - width / 2 if align == "c" else x
-        self.ops.append(Op("text", (left, y, text, size, bold), color))
+        face, layer, color, dx, dy = self._resolve(color, face)
+        width, top, bottom = measure(text, bold, size, face)
+        left = (x - width if align == "r" else x - width / 2 if align == "c" else x) + dx
+        y += dy
+        self.ops.append(Op("text", (left, y, text, size, bold, face, layer), color))
         if field:
             self.fields.append((field, text, (left, y - top, left + width, y + bottom)))
         return width
 
     def fit_text(self, x: float, y: float, text: str, max_width: float, size: float = 7.0, **kw) -> float:
         """Like :meth:`text`, shrinking the font until the text fits ``max_width`` mm."""
-        while size > 4.0 and measure(str(text), kw.get("bold", False), size)[0] > max_width:
+        face = self._resolve(kw.get("color", BLACK), kw.get("face", "sans"))[0]
+        while size > 4.0 and measure(str(text), kw.get("bold", False), size, face)[0] > max_width:
             size -= 0.25
         return self.text(x, y, text, size=size, **kw)
+
+    def rotated_text(self, cx: float, cy: float, text: str, size: float, angle: float, color: Color,
+                     bold: bool = True) -> None:
+        """Text centred on (cx, cy), turned ``angle`` degrees counter-clockwise (the "SEGUNDA VIA" watermark)."""
+        self.ops.append(Op("rtext", (cx, cy, text, size, bold, angle), color))
+
+    def transform(self, dx: float, dy: float, scale: float) -> None:
+        """Move and scale everything drawn so far (layout jitter): ``p -> p * scale + (dx, dy)``."""
+        def pt(x: float, y: float) -> tuple[float, float]:
+            return x * scale + dx, y * scale + dy
+
+        ops = []
+        for op in self.ops:
+            a = op.args
+            if op.kind == "text":
+                args = (*pt(a[0], a[1]), a[2], a[3] * scale, *a[4:])
+                ops.append(Op(op.kind, args, op.color, op.extra))
+            elif op.kind == "rtext":
+                ops.append(Op(op.kind, (*pt(a[0], a[1]), a[2], a[3] * scale, *a[4:]), op.color, op.extra))
+            elif op.kind in ("rect", "ellipse"):
+                extra = op.extra
+                if op.kind == "rect":
+                    extra = (extra[0], extra[1], extra[2] * scale, extra[3] * scale)
+                ops.append(Op(op.kind, (*pt(a[0], a[1]), a[2] * scale, a[3] * scale), op.color, extra))
+            elif op.kind == "line":
+                ops.append(Op(op.kind, (*pt(a[0], a[1]), *pt(a[2], a[3])), op.color, (op.extra[0] * scale,)))
+            elif op.kind == "polygon":
+                ops.append(Op(op.kind, tuple(pt(x, y) for x, y in a), op.color, op.extra))
+            else:  # pragma: no cover - a new op kind must be added here
+                raise ValueError(op.kind)
+        self.ops = ops
+        self.fields = [(n, t, (*pt(b[0], b[1]), *pt(b[2], b[3]))) for n, t, b in self.fields]
+        if self.overprint is not None:
+            self.overprint.gaps = tuple(g * scale + dx for g in self.overprint.gaps)
 
     def mark(self, field: str, text: str, box: tuple[float, float, float, float]) -> None:
         """Record a field drawn by shapes (the barcode bars) with the text it encodes and its box in mm."""
@@ -112,6 +183,6 @@ class Page:
         ]
 
 
-def page_size_px(dpi: int) -> tuple[int, int]:
-    """A4 in pixels at ``dpi`` (150 -> 1240 x 1754)."""
-    return round(A4_MM[0] / 25.4 * dpi), round(A4_MM[1] / 25.4 * dpi)
+def page_size_px(dpi: int, size_mm: tuple[float, float] = A4_MM) -> tuple[int, int]:
+    """A page in pixels at ``dpi`` (A4 at 150 -> 1240 x 1754)."""
+    return round(size_mm[0] / 25.4 * dpi), round(size_mm[1] / 25.4 * dpi)

@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timezone
 from pathlib import Path
 
 from fpdf import FPDF
 
-from .canvas import FONT_FILES, Page
+from .canvas import FACE_FILES, Page
 
 _FIXED_DATE = datetime(2025, 1, 1, tzinfo=timezone.utc)  # fixed: same pages -> same bytes
+_FAMILY = {"sans": "DejaVu", "mono": "DejaVuMono"}
+
+# fpdf2 subsets fonts with fontTools, which logs an INFO line per table and glyph set: silence it.
+logging.getLogger("fontTools").setLevel(logging.WARNING)
 
 
 def _new_pdf(title: str) -> FPDF:
     pdf = FPDF(unit="mm", format="A4")
     pdf.set_auto_page_break(False)
     pdf.set_margins(0, 0, 0)
-    pdf.add_font("DejaVu", "", str(FONT_FILES[False]))
-    pdf.add_font("DejaVu", "B", str(FONT_FILES[True]))
+    for (face, bold), path in FACE_FILES.items():
+        pdf.add_font(_FAMILY[face], "B" if bold else "", str(path))
     pdf.set_creation_date(_FIXED_DATE)
     pdf.set_title(title)
     pdf.set_producer("extractor_energy.synth")
@@ -25,13 +30,23 @@ def _new_pdf(title: str) -> FPDF:
 
 
 def _replay(pdf: FPDF, page: Page) -> None:
-    pdf.add_page()
+    pdf.add_page(format=(page.width, page.height))
+    if page.paper != (255, 255, 255):
+        pdf.set_fill_color(*page.paper)
+        pdf.rect(0, 0, page.width, page.height, style="F")
     for op in page.ops:
         if op.kind == "text":
-            x, y, text, size, bold = op.args
-            pdf.set_font("DejaVu", "B" if bold else "", size)
-            pdf.set_text_color(*op.color)
+            x, y, text, size, bold, face, _layer = op.args
+            pdf.set_font(_FAMILY[face], "B" if bold else "", size)
+            pdf.set_text_color(*(page.overprint.ink if _layer == "over" and page.overprint else op.color))
             pdf.text(x, y, text)
+        elif op.kind == "rtext":
+            cx, cy, text, size, bold, angle = op.args
+            pdf.set_font(_FAMILY["sans"], "B" if bold else "", size)
+            pdf.set_text_color(*op.color)
+            width = pdf.get_string_width(text)
+            with pdf.rotation(angle, cx, cy):
+                pdf.text(cx - width / 2, cy + size * 0.3528 * 0.35, text)
         elif op.kind == "rect":
             x, y, w, h = op.args
             filled, outline, width, radius = op.extra
@@ -56,7 +71,7 @@ def _replay(pdf: FPDF, page: Page) -> None:
 
 
 def write_pdf(pages: list[Page], path: Path, title: str = "Fatura de energia elétrica") -> Path:
-    """Write ``pages`` (one PDF page each, A4) to ``path``."""
+    """Write ``pages`` (one PDF page each, in each page's size) to ``path``."""
     pdf = _new_pdf(title)
     for page in pages:
         _replay(pdf, page)

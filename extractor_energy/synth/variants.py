@@ -87,8 +87,8 @@ class PrintStyle:
         return self.labels[name]
 
 
-def print_style(family: str, seed: int, roll: bool = False) -> PrintStyle:
-    """Draw the printing choices of one bill of ``family`` from ``seed``; ``roll`` for on-site roll prints."""
+def print_style(family: str, seed: int) -> PrintStyle:
+    """Draw the printing choices of one bill of ``family`` from ``seed`` (``short_year`` is used by rolls only)."""
     rng = random.Random(f"print:{family}:{seed}")
     months = MONTH_STYLES.get(family, MONTH_STYLES["generic"])
     month_style = months[0] if rng.random() < 0.5 else rng.choice(months + ("num", "abbr"))
@@ -98,4 +98,4 @@ def print_style(family: str, seed: int, roll: bool = False) -> PrintStyle:
     labels = {name: own[name] if rng.random() < 0.55 else rng.choice(options) for name, options in LABELS.items()}
     return PrintStyle(month_style=month_style, total_style=total_style,
                       trailing_minus=family == "cpfl" or rng.random() < 0.25,
-                      short_year=roll and rng.random() < 0.5, labels=labels)
+                      short_year=rng.random() < 0.5, labels=labels)

@@ -38,8 +38,8 @@ def address_lines(c: BillContent, cep_first: bool = False) -> list[list[Part]]:
 
 
 def customer(page: Page, x: float, y: float, c: BillContent, style: Style, size: float = 7.0,
-             cep_first: bool = False, doc_prefix: bool = True) -> float:
-    """Name, supply address and masked CPF/CNPJ; returns the y below."""
+             cep_first: bool = False, doc_prefix: bool = True, orgao_below: bool = False) -> float:
+    """Name, supply address and masked CPF/CNPJ; returns the y below (``orgao_below``: public-body mark on its own line)."""
     d, step = c.data, size * 0.3528 * 1.45
     page.text(x, y, d.nome_cliente, size=size + 0.8, bold=True, color=style.ink, field="nome_cliente")
     y += step * 1.1
@@ -49,7 +49,10 @@ def customer(page: Page, x: float, y: float, c: BillContent, style: Style, size:
     doc = "CNPJ: " if "/" in (d.cpf_cnpj or "") else "CPF: "
     end = run(page, x, y, [(doc if doc_prefix else "", None), (d.cpf_cnpj, "cpf_cnpj")], size=size, color=style.ink)
     if d.orgao_publico:
-        run(page, end + 4, y, [("ÓRGÃO PÚBLICO", "orgao_publico")], size=size, bold=True, color=style.primary)
+        if orgao_below:
+            y += step * 1.15
+        run(page, x if orgao_below else end + 4, y, [("ÓRGÃO PÚBLICO", "orgao_publico")], size=size, bold=True,
+            color=style.primary)
     return y + step
 
 
