@@ -207,3 +207,41 @@ def test_adapter_size_cap_is_checked_before_reading(adapter_factory, spec, tmp_p
     row = registry.describe("equatorial_go")
     assert row["state"] == "error" and "EXTRACTOR_MAX_ADAPTER_MB" in row["error"] and "500.0 MB" in row["error"], row
     assert grown_mb < 100, f"RSS grew {grown_mb:.0f} MB: the file was read"
+
+
+# ---------------------------------------------------------------- item 9: which base model
+def test_base_model_check_compares_full_ids_and_resolved_paths(tmp_path):
+    from extractor_energy.adapters.validation import ModelSpec, same_model, with_source
+
+    local = tmp_path / "models" / "tiny"
+    local.mkdir(parents=True)
+    (tmp_path / "link").symlink_to(local, target_is_directory=True)
+    (tmp_path / "elsewhere" / "tiny").mkdir(parents=True)
+    served_local = ModelSpec(name=str(local), linear_shapes={})
+    assert not same_model("evil-org/tiny", served_local)  # only the last component matches
+    assert not same_model(str(tmp_path / "elsewhere" / "tiny"), served_local)
+    assert same_model(str(local) + "/", served_local) and same_model(str(tmp_path / "link"), served_local)
+
+    cache = tmp_path / "hub" / "models--HuggingFaceTB--SmolLM2-135M-Instruct" / "snapshots" / "0123abc"
+    cache.mkdir(parents=True)
+    served_hub = with_source(ModelSpec(name="HuggingFaceTB/SmolLM2-135M-Instruct", linear_shapes={}), str(cache))
+    assert same_model("HuggingFaceTB/SmolLM2-135M-Instruct", served_hub)
+    assert same_model("huggingfacetb/smollm2-135m-instruct", served_hub)
+    assert same_model(str(cache), served_hub)  # trained on the same cache directory
+    assert same_model("/other/machine/models--HuggingFaceTB--SmolLM2-135M-Instruct/snapshots/x", served_hub)
+    assert not same_model("evil-org/SmolLM2-135M-Instruct", served_hub)
+    assert not same_model("SmolLM2-135M-Instruct", served_hub)
+    # served from a plain local directory under a Hub id (no cache layout): the id still matches
+    plain = with_source(ModelSpec(name="HuggingFaceTB/SmolLM2-135M-Instruct", linear_shapes={}), str(local))
+    assert same_model("HuggingFaceTB/SmolLM2-135M-Instruct", plain) and same_model(str(local), plain)
+
+
+def test_adapter_naming_another_org_is_refused(adapter_factory, spec, tmp_path):
+    from extractor_energy.adapters.validation import AdapterInvalid, validate_adapter_dir
+
+    folder = install_adapter(adapter_factory({"cod_cliente": "111"}), tmp_path, "equatorial_go")
+    cfg = json.loads((folder / "adapter_config.json").read_text())
+    cfg["base_model_name_or_path"] = "evil-org/" + Path(spec.name).name
+    (folder / "adapter_config.json").write_text(json.dumps(cfg))
+    with pytest.raises(AdapterInvalid, match="EXTRACTOR_ALLOW_BASE_MODEL_MISMATCH"):
+        validate_adapter_dir(folder, "equatorial_go", spec, max_rank=64, allow_base_mismatch=False)

@@ -13,7 +13,7 @@ import json
 import os
 import re
 import stat
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,8 @@ class ModelSpec:
     name: str
     linear_shapes: dict[str, tuple[int, int]]  # module name -> (in_features, out_features)
     language_model_marker: str = "language_model"
+    #: other names of the same checkpoint, e.g. the local directory it was loaded from
+    aliases: tuple[str, ...] = ()
 
 
 @dataclass
@@ -69,10 +71,49 @@ def fingerprint(*blobs: bytes) -> str:
     return digest.hexdigest()[:12]
 
 
-def _same_model(a: str, b: str) -> bool:
-    """Same checkpoint: equal ids, or a local copy named like the hub id (``/models/Qwen2.5-VL-3B-Instruct``)."""
-    norm = lambda s: s.rstrip("/").lower()  # noqa: E731
-    return norm(a) == norm(b) or Path(norm(a)).name == Path(norm(b)).name
+def with_source(spec: ModelSpec, *sources: str | None) -> ModelSpec:
+    """``spec`` that also answers to ``sources`` (e.g. the cache directory a Hub id was loaded from)."""
+    extra = tuple(str(s) for s in sources if s and str(s) not in (spec.name, *spec.aliases))
+    return replace(spec, aliases=spec.aliases + extra)
+
+
+def _norm_id(name: str) -> str:
+    return name.strip().rstrip("/").casefold()
+
+
+def _hub_id_in_cache_path(name: str) -> str | None:
+    """``…/models--Org--Name/snapshots/<rev>`` (the Hugging Face cache layout) -> ``org/name``."""
+    for part in reversed(Path(name).parts):
+        if part.startswith("models--") and len(part) > len("models--"):
+            return _norm_id(part[len("models--"):].replace("--", "/"))
+    return None
+
+
+def _local_dir(name: str) -> Path | None:
+    try:
+        path = Path(name).expanduser()
+        return path.resolve() if path.is_dir() else None
+    except (OSError, ValueError):
+        return None
+
+
+def _public_name(name: str) -> str:
+    """A model name fit for a message: a Hub id as is, a local directory by its last component."""
+    return Path(name).name if Path(name).is_absolute() else name
+
+
+def same_model(base: str, spec: ModelSpec) -> bool:
+    """``base`` (an adapter's ``base_model_name_or_path``) names the served checkpoint: the same
+    full Hub id (case-insensitive), the same resolved local directory, or a Hugging Face cache
+    directory of that Hub id. A different organisation or another directory with the same last
+    path component (``evil-org/tiny`` vs ``/models/tiny``) does not match."""
+    names = (spec.name, *spec.aliases)
+    wanted = _norm_id(base)
+    ids = {_norm_id(n) for n in names} | {h for n in names if (h := _hub_id_in_cache_path(n))}
+    if wanted in ids or _hub_id_in_cache_path(base) in ids:
+        return True
+    base_dir = _local_dir(base)
+    return base_dir is not None and any(_local_dir(n) == base_dir for n in names)
 
 
 #: adapter_config.json keys that describe the adapter or are checked elsewhere: any value is fine.
@@ -249,9 +290,11 @@ def validate_adapter_dir(
         raise AdapterInvalid(f"{CONFIG_FILE} must hold a JSON object")
     rank, alpha = _check_config(config, max_rank)
     base = config.get("base_model_name_or_path")
-    if base and not _same_model(str(base), spec.name) and not allow_base_mismatch:
+    if base is not None and not isinstance(base, str):
+        raise AdapterInvalid("base_model_name_or_path must be a string")
+    if base and not same_model(base, spec) and not allow_base_mismatch:
         raise AdapterInvalid(
-            f"trained on base model {base!r} but the server runs {spec.name!r}; set "
+            f"trained on base model {base[:100]!r} but the server runs {_public_name(spec.name)!r}; set "
             "EXTRACTOR_ALLOW_BASE_MODEL_MISMATCH=true to serve it anyway when the shapes match"
         )
     _check_targets(config, spec)

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from .. import __version__
 from ..adapters import AdapterRegistry
-from ..adapters.validation import ModelSpec
+from ..adapters.validation import ModelSpec, with_source
 from ..adapters.watcher import AdapterWatcher
 from ..config import Settings, get_settings
 from ..constrained import schema_constraint_factory
@@ -34,7 +34,8 @@ Without an adapter the base model gets the utility's prompt notes."""
 
 
 def build_service(settings: Settings, loaded: LoadedModel, metrics: Metrics) -> ExtractionService:
-    spec: ModelSpec = model_spec(loaded)
+    # the served name may be a Hub id loaded from a local (cache) directory: adapters may name either
+    spec: ModelSpec = with_source(model_spec(loaded), getattr(loaded.base, "name_or_path", None))
     registry = AdapterRegistry(
         settings.adapters_dir, spec, max_loaded=settings.max_loaded_adapters, max_rank=settings.max_adapter_rank,
         allow_base_mismatch=settings.allow_base_model_mismatch, stable_s=settings.adapter_stable_s,

@@ -7,7 +7,7 @@ import asyncio
 from fastapi import APIRouter, Request
 
 from ..service import ApiError
-from .public_text import clip
+from .public_text import clip, public_detail
 from .schemas import AdapterInfo, ErrorResponse
 
 router = APIRouter(prefix="/adapters", tags=["adapters"])
@@ -15,7 +15,15 @@ router = APIRouter(prefix="/adapters", tags=["adapters"])
 
 @router.get("", response_model=list[AdapterInfo], summary="Every adapter folder and its state")
 async def list_adapters(request: Request) -> list[dict]:
-    return request.app.state.registry.describe_all()
+    return _public(request.app.state.registry.describe_all())
+
+
+def _public(rows: list[dict]) -> list[dict]:
+    """Adapter errors quote library messages: strip paths, reprs and internal names from them."""
+    for row in rows:
+        if row.get("error"):
+            row["error"] = public_detail(row["error"])
+    return rows
 
 
 @router.post("/reload", response_model=list[AdapterInfo], summary="Rescan the adapters folder now")
@@ -23,7 +31,7 @@ async def reload_adapters(request: Request) -> list[dict]:
     """Forces a rescan (the watcher does this by itself within about a second of a change)."""
     registry = request.app.state.registry
     await asyncio.to_thread(registry.settle, max(2.0, registry.stable_s * 4))
-    return registry.describe_all()
+    return _public(registry.describe_all())
 
 
 @router.get("/{key}", response_model=AdapterInfo, responses={404: {"model": ErrorResponse}}, summary="One adapter")
@@ -31,4 +39,4 @@ async def get_adapter(key: str, request: Request) -> dict:
     row = request.app.state.registry.describe(key)
     if row is None:
         raise ApiError(404, f"no adapter folder {clip(key)} under the adapters directory; GET /adapters lists them")
-    return row
+    return _public([row])[0]
