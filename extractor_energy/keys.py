@@ -44,6 +44,22 @@ ALIASES: dict[str, str] = {
     "edp_sao_paulo": "edp",
     "edp_espirito_santo": "edp",
     "amazonas": "amazonas_energia",
+    # legal names as printed on bills (too long and too varied to be keys of their own)
+    "companhia_estadual_de_distribuicao_de_energia_eletrica": "equatorial",  # CEEE-D, now CEEE Equatorial (RS)
+    "ceee_d": "equatorial",
+    "companhia_energetica_de_minas_gerais": "cemig",
+    "cemig_distribuicao_sa": "cemig",
+    "companhia_paranaense_de_energia": "copel",
+    "companhia_paulista_de_forca_e_luz": "cpfl_paulista",
+    "centrais_eletricas_de_santa_catarina": "celesc",
+    "celesc_distribuicao": "celesc",
+    "companhia_energetica_de_pernambuco": "neoenergia",
+    "companhia_de_eletricidade_do_estado_da_bahia": "neoenergia",
+    "companhia_energetica_do_rio_grande_do_norte": "neoenergia",
+    "companhia_energetica_do_ceara": "enel",
+    "eletropaulo_metropolitana_eletricidade_de_sao_paulo": "enel",
+    "light_servicos_de_eletricidade": "light",
+    "light_servicos_de_eletricidade_s_a": "light",
 }
 
 #: Utility slugs this service knows (prompt notes, aliases, the large distributors). Only these
@@ -54,7 +70,9 @@ KNOWN_UTILITIES: frozenset[str] = frozenset(ALIASES.values()) | {
     "sulgipe", "dmed", "celg", "coelba", "celpe", "cosern", "coelce", "eletropaulo", "ampla", "bandeirante",
 }
 
-_SLUG_MAX = 48
+#: One limit for the utility part of a key, whether it comes from a request or an adapter folder
+#: name (long enough for legal names such as "Companhia Estadual de Distribuição de Energia Elétrica").
+SLUG_MAX = 80
 _FORBIDDEN = re.compile(r"[/\\\x00]|\.\.")
 _ALLOWED_KEY = re.compile(r"^[a-z0-9]+(?:_[a-z0-9]+)*_[a-z]{2}$")
 
@@ -112,8 +130,8 @@ def normalize_concessionaria(name: str, uf: str | None = None) -> str:
         if slug.endswith(suffix) and len(slug) > len(suffix):
             slug = slug[: -len(suffix)]  # "ENEL RJ" with uf=RJ -> "enel"
     slug = ALIASES.get(slug, slug)
-    if len(slug) > _SLUG_MAX:
-        raise KeyError_(f"concessionaria is too long ({len(slug)} characters after folding; at most {_SLUG_MAX})")
+    if len(slug) > SLUG_MAX:
+        raise KeyError_(f"concessionaria is too long ({len(slug)} characters after folding; at most {SLUG_MAX})")
     return slug
 
 
@@ -128,4 +146,8 @@ def parse_key(key: str) -> BillKey:
     if not _ALLOWED_KEY.match(key or ""):
         raise KeyError_(f"{_echo(key)} is not a key of the form <concessionaria>_<uf>, e.g. equatorial_go")
     slug, _, uf = key.rpartition("_")
+    if len(slug) > SLUG_MAX:
+        raise KeyError_(
+            f"the utility part of {_echo(key)} has {len(slug)} characters; at most {SLUG_MAX} (the limit requests have)"
+        )
     return BillKey(slug, normalize_uf(uf))
