@@ -1,6 +1,9 @@
 # GPU image: serves the configured model on CUDA, adapters mounted at /adapters.
 #   docker build -t extractor-energy .
-#   docker run --gpus all -p 8000:8000 -v $PWD/adapters:/adapters -v hf-cache:/root/.cache/huggingface extractor-energy
+#   docker run --gpus all -p 8000:8000 -v $PWD/adapters:/adapters -v hf-cache:/root/.cache/huggingface \
+#     -e EXTRACTOR_API_KEYS="billing:extract:<sha256>,ops:admin:<sha256>" extractor-energy
+# Without EXTRACTOR_API_KEYS the server listens on loopback only (unreachable from outside the
+# container) unless EXTRACTOR_ALLOW_ANONYMOUS=true; make keys with `extractor-energy api-key`.
 FROM pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime
 
 ENV PIP_NO_CACHE_DIR=1 \

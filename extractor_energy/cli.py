@@ -16,7 +16,15 @@ def _serve(args: argparse.Namespace) -> int:
     from .config import get_settings
     from .model import ModelLoadError, load_model
 
+    from .api.auth import AuthConfigError, bind_host, load_keys
+
     settings = get_settings()
+    try:
+        keys = load_keys(settings.api_keys, settings.api_keys_file)
+    except AuthConfigError as exc:
+        print(f"extractor-energy: {exc}", file=sys.stderr)
+        return 2
+    host = bind_host(args.host, bool(keys), settings.allow_anonymous)
     try:
         loaded = load_model(settings)  # fail fast, with one clear line, before binding the port
     except ModelLoadError as exc:
@@ -24,10 +32,20 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     app = create_app(settings, loaded)
     config = uvicorn.Config(
-        app, host=args.host, port=args.port, log_level=args.log_level,
+        app, host=host, port=args.port, log_level=args.log_level,
         timeout_graceful_shutdown=int(settings.shutdown_grace_s) or None,
     )
     GracefulServer(config).run()
+    return 0
+
+
+def _api_key(args: argparse.Namespace) -> int:
+    from .api.auth import hash_key, new_key
+
+    key = new_key()
+    entry = f"{args.name + ':' if args.name else ''}{args.scope}:{hash_key(key)}"
+    print(f"key (give it to the client; the server stores only its hash): {key}")
+    print(f"entry for EXTRACTOR_API_KEYS (comma-separated) or EXTRACTOR_API_KEYS_FILE (one per line): {entry}")
     return 0
 
 
@@ -44,10 +62,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the HTTP service (settings from EXTRACTOR_* variables and .env)")
-    serve.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1; 0.0.0.0 for all)")
+    serve.add_argument(
+        "--host", default="127.0.0.1",
+        help="interface to bind (default 127.0.0.1; 0.0.0.0 for all — needs EXTRACTOR_API_KEYS or EXTRACTOR_ALLOW_ANONYMOUS=true)",
+    )
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     serve.set_defaults(func=_serve)
+
+    api_key = sub.add_parser("api-key", help="make a new random API key and print it with its EXTRACTOR_API_KEYS entry (hash)")
+    api_key.add_argument("--scope", default="extract", choices=["extract", "admin", "extract+admin"], help="default extract")
+    api_key.add_argument("--name", default="", help="name shown in logs and used for the rate limit (letters, digits, _.-)")
+    api_key.set_defaults(func=_api_key)
 
     tiny = sub.add_parser("tiny-model", help="build a small random-weight Qwen-VL checkpoint offline (tests, demos, benchmarks)")
     tiny.add_argument("out_dir", help="directory to write the checkpoint to")

@@ -53,6 +53,16 @@ class Settings(BaseSettings):
         1024.0, gt=0, description="Largest adapter weights file read (checked before reading; larger adapters are refused)"
     )
 
+    api_keys: str = Field(
+        "", description="API keys as [name:]scope[+scope]:<sha256 hex> entries (scopes extract, admin); empty = anonymous mode"
+    )
+    api_keys_file: Path | None = Field(None, description="File with more API key entries, one per line (# comments)")
+    allow_anonymous: bool = Field(False, description="Without API keys, serve clients beyond loopback too")
+    metrics_public: bool = Field(False, description="GET /metrics without a key (else it needs the admin scope)")
+    rate_limit_per_min: float = Field(120.0, ge=0, description="Requests per minute per API key (token bucket); 0 = no limit")
+    rate_limit_burst: int = Field(30, ge=1, description="Requests a key may send at once before the rate limit applies")
+    cors_origins: str = Field("", description="Comma-separated origins allowed by CORS; empty = CORS off")
+
     @property
     def max_adapter_bytes(self) -> int:
         return int(self.max_adapter_mb * 1024 * 1024)

@@ -19,6 +19,7 @@ from ..metrics import Metrics
 from ..model import LoadedModel, load_model, model_spec
 from ..scheduler import Scheduler
 from ..service import ExtractionService
+from .auth import install_security
 from .errors import OneLineStartupFailure, install_error_handlers
 from .routes_adapters import router as adapters_router
 from .routes_extract import router as extract_router
@@ -73,6 +74,7 @@ def create_app(settings: Settings | None = None, loaded: LoadedModel | None = No
     app.state.settings = settings
     install_error_handlers(app)
     app.add_middleware(OneLineStartupFailure)
+    install_security(app, settings)  # API keys, rate limits, CORS: before any route or body read
     app.include_router(extract_router)
     app.include_router(adapters_router)
     app.include_router(health_router)
