@@ -6,8 +6,10 @@ import argparse
 import sys
 import time
 
+from tqdm import tqdm
+
 from ..keys import KeyError_, make_key
-from .degrade import MODES
+from .capture import MODES
 from .profiles import family_of
 from .writer import FORMATS, write_dataset
 
@@ -32,11 +34,15 @@ def add_synth_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0,
                         help="random seed; the same seed gives the same bills and annotations (default: %(default)s)")
     parser.add_argument("--format", choices=FORMATS, default="jpg",
-                        help="jpg/png: one A4 page image per bill; pdf: two pages with selectable text "
-                             "(default: %(default)s)")
+                        help="jpg/png/mpo/heic: one image per bill; pdf: the A4 2ª via (1-2 pages) with selectable "
+                             "text (default: %(default)s)")
     parser.add_argument("--degrade", choices=MODES, default="none",
-                        help="none: clean render; scan: slight skew and grey noise; photo: perspective, rotation, "
-                             "shadow, blur, noise and JPEG artefacts (jpg/png only; default: %(default)s)")
+                        help="none: clean A4 render; scan: flatbed or scanner-app output; photo: phone photo of the "
+                             "printed bill (roll or A4; background, perspective, curl, fingers, objects, pen marks, "
+                             "light, partial framing, recompression, EXIF rotation); screenshot: phone screen with "
+                             "viewer chrome; mix: each bill drawn from the shares of real captures. Hidden fields are "
+                             "null in the annotation and listed under \"hidden\" (images only; default: %(default)s)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     parser.add_argument("--dpi", type=int, default=150,
                         help="render resolution, 100-600; 150 gives 1240x1754 pixels (default: %(default)s)")
 
@@ -46,8 +52,15 @@ def run_synth(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     try:
         key = make_key(args.concessionaria, args.uf)
-        path = write_dataset(args.out_dir, args.concessionaria, args.uf, args.count, seed=args.seed, fmt=args.format,
-                             degrade=args.degrade, dpi=args.dpi)
+        bar = None if args.no_progress else tqdm(total=args.count, unit="bill", file=sys.stderr, leave=False,
+                                                 desc=f"synth {key}")
+        try:
+            path = write_dataset(args.out_dir, args.concessionaria, args.uf, args.count, seed=args.seed,
+                                 fmt=args.format, degrade=args.degrade, dpi=args.dpi,
+                                 progress=bar.update if bar is not None else None)
+        finally:
+            if bar is not None:
+                bar.close()
     except (KeyError_, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
