@@ -44,7 +44,7 @@ def test_printed_formats_vary_and_read_back_exactly() -> None:
 def test_roll_is_a_narrow_form_with_misregistered_overprint() -> None:
     bill = generate_bill("equatorial_go", 4, physical="roll")
     page = bill.pages[0]
-    assert len(bill.pages) == 1 and page.width < 110 < 250 < page.height
+    assert len(bill.pages) == 1 and page.width < 110 and page.height > 2 * page.width
     assert bill.image.width < bill.image.height / 2
     over = [op for op in page.ops if op.kind == "text" and op.args[6] == "over"]
     form = [op for op in page.ops if op.kind == "text" and op.args[6] == "form"]
@@ -66,3 +66,46 @@ def test_pdf_second_copy_varies_watermark_pages_and_position() -> None:
         positions.add(next(f.box for f in bill.fields if f.name == "num_instalacao")[:2])
     assert watermarks == {True, False} and page_counts == {1, 2}
     assert len(positions) == 12  # layout jitter: no two bills pixel-aligned
+
+
+def test_content_variety_items_add_up() -> None:
+    seen = set()
+    for seed in range(240):
+        c = make_content(["equatorial_go", "energisa_mt", "cpfl_paulista_sp"][seed % 3], seed)
+        codes = {i.code.split("_")[0] for i in c.items}
+        seen |= codes
+        assert round(sum(i.value for i in c.items), 2) == c.data.valor_fatura > 0
+        if c.data.baixa_renda and not c.data.tarifa_branca:
+            tiers = [i for i in c.items if i.code.startswith("social_tusd")]
+            assert sum(i.qty for i in tiers) == c.data.consumo_kwh  # the tiers split the whole consumption
+            assert [i.price for i in tiers] == sorted(i.price for i in tiers)  # deeper discount first
+    assert {"social", "terceiros", "credito", "parcelamento", "inj", "bandeira", "cip", "ponta"} <= seen
+
+
+def test_pdf_text_layer_holds_the_printed_values_exactly(tmp_path) -> None:
+    """The quirks (asterisk totals, month styles, trailing-minus credits) are printed exactly as annotated."""
+    import pypdfium2 as pdfium
+
+    from extractor_energy.synth.pdf import write_pdf
+
+    def has_credit_and_stars(s: int) -> bool:
+        p = make_content("equatorial_go", s).printing
+        c = make_content("equatorial_go", s)
+        return p.total_style == "stars" and p.trailing_minus and any(i.value < 0 for i in c.items)
+
+    seed = next(s for s in range(400) if has_credit_and_stars(s))
+    bill = generate_bill("equatorial_go", seed, render=False)
+    write_pdf(bill.pages, tmp_path / "a.pdf")
+    pdf = pdfium.PdfDocument(str(tmp_path / "a.pdf"))
+    try:
+        text = "\n".join(pdf[i].get_textpage().get_text_range() for i in range(len(pdf)))
+    finally:
+        pdf.close()
+    c, d = bill.content, bill.data
+    assert c.printing.total(d.valor_fatura) in text and "*" in c.printing.total(d.valor_fatura)
+    assert money(c.printing.total(d.valor_fatura).replace("*", "")) == d.valor_fatura
+    assert c.printing.month(d.mes_referencia) in text
+    credit = next(i for i in c.items if i.value < 0)
+    assert fmt.brl(credit.value, trailing_minus=True) in text
+    drawn = {f.name: f.text for f in bill.fields if f.page == 0}
+    assert drawn["vencimento"] in text and drawn["num_instalacao"] in text

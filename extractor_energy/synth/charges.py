@@ -76,6 +76,8 @@ def energy_items(rng: random.Random, use: Usage, tax_share: float) -> list[Item]
         items.append(_line("ponta", "Consumo Ponta", "kWh", peak, (tusd + te) * 1.95, flag="tarifa_branca"))
         items.append(_line("intermediario", "Consumo Intermediário", "kWh", mid, (tusd + te) * 1.28))
         items.append(_line("fora_ponta", "Consumo Fora Ponta", "kWh", use.consumo - peak - mid, (tusd + te) * 0.81))
+    elif use.baixa_renda:
+        items += social_tiers(use.consumo, tusd / social, te / social)
     else:
         items.append(_line("tusd", "Consumo Uso Sistema (TUSD)", "kWh", use.consumo, tusd))
         items.append(_line("te", "Consumo Energia (TE)", "kWh", use.consumo, te))
@@ -85,6 +87,25 @@ def energy_items(rng: random.Random, use: Usage, tax_share: float) -> list[Item]
     if FLAG_ADDITION[use.bandeira]:
         label = f"Adicional Bandeira {FLAG_WORDS[use.bandeira]}"
         items.append(_line("bandeira", label, "kWh", use.billed, FLAG_ADDITION[use.bandeira] * grossup))
+    return items
+
+
+#: Social tariff (Tarifa Social) discount tiers: (first kWh, last kWh, discount).
+SOCIAL_TIERS = ((0, 30, 0.65), (31, 100, 0.40), (101, 220, 0.10), (221, 10**9, 0.0))
+
+
+def social_tiers(consumo: int, tusd: float, te: float) -> list[Item]:
+    """Tier lines of a social-tariff bill ("Consumo 0 a 30 kWh - desconto 65%"...), TUSD and TE in each."""
+    items = []
+    for lo, hi, discount in SOCIAL_TIERS:
+        qty = min(consumo, hi) - max(lo, 1) + 1
+        if qty <= 0:
+            break
+        span = f"acima de {lo - 1} kWh" if hi >= 10**9 else f"{lo} a {hi} kWh"
+        tag = f"desc {round(discount * 100)}%" if discount else "sem desconto"
+        items.append(_line(f"social_tusd_{lo}", f"TUSD - Consumo {span} {tag}", "kWh", qty, tusd * (1 - discount),
+                           flag="baixa_renda" if lo == 0 else None))
+        items.append(_line(f"social_te_{lo}", f"TE - Consumo {span} {tag}", "kWh", qty, te * (1 - discount)))
     return items
 
 

@@ -28,6 +28,10 @@ _FLAGS = [("VERDE", 0.5), ("AMARELA", 0.22), ("VERMELHA P1", 0.18), ("VERMELHA P
 _MEAN_KWH = {"RESIDENCIAL": 190, "COMERCIAL": 650, "RURAL": 380, "INDUSTRIAL": 2600,
              "PODER PUBLICO": 900, "SERVICO PUBLICO": 1200}
 _MINIMUM = {"MONOFASICO": 30, "BIFASICO": 50, "TRIFASICO": 100}
+_THIRD_PARTY = [("Cartão de Todos 0800 725 1000", 29.9, 49.9), ("COBRANÇA CREFAZ", 60, 240), ("Plano Desconto", 9.9, 19.9),
+                ("LUR SEGURO BASICO", 7.9, 14.9), ("BEM SEGURO", 9.9, 24.9), ("Doutor 360 Premium", 19.9, 39.9),
+                ("Assistência 24H", 6.9, 12.9), ("Lar Protegido - 0800 728 4050", 8.9, 16.9),
+                ("Doacao Fundacao Pio XII", 2, 20), ("DOAÇÃO HOSPITAL DO CÂNCER", 5, 30)]
 _IBGE_UF = {"AC": 12, "AL": 27, "AM": 13, "AP": 16, "BA": 29, "CE": 23, "DF": 53, "ES": 32, "GO": 52,
             "MA": 21, "MG": 31, "MS": 50, "MT": 51, "PA": 15, "PB": 25, "PE": 26, "PI": 22, "PR": 41,
             "RJ": 33, "RN": 24, "RO": 11, "RR": 14, "RS": 43, "SC": 42, "SE": 28, "SP": 35, "TO": 17}
@@ -183,9 +187,20 @@ def make_content(key: str | BillKey, seed: int) -> BillContent:
     energy_value = sum(item.value for item in items if item.taxed)
     parcel = rng.random() < 0.08
     if parcel:
-        total_parc = rng.randint(3, 12)
-        items.append(other_item("parcelamento", f"Parcelamento de Débito {rng.randint(1, total_parc):02d}/{total_parc:02d}",
-                                min(900.0, max(15.0, energy_value * rng.uniform(0.1, 0.5))), flag="parcelamentos"))
+        total_parc = rng.randint(3, 24)
+        nth = rng.randint(1, total_parc)
+        desc = rng.choice([f"Parcelamento de Débito {nth:02d}/{total_parc:02d}", f"Parcela ({nth}/{total_parc})",
+                           f"Financ. Padrão ODS {nth} de {total_parc}", f"Parc. debito-prc {nth:02d}/{total_parc:02d}"])
+        items.append(other_item("parcelamento", desc, min(900.0, max(15.0, energy_value * rng.uniform(0.1, 0.5))),
+                                flag="parcelamentos"))
+    if rng.random() < 0.12:  # third-party charges people did not always ask for
+        desc, low, high = rng.choice(_THIRD_PARTY)
+        items.append(other_item("terceiros", desc, rng.uniform(low, high)))
+    if classe == "RESIDENCIAL" and not group_a and rng.random() < 0.05:
+        items.append(other_item("credito", rng.choice(["BÔNUS ITAIPU LEI 10.438/02", "Crédito Subvenção"]),
+                                -min(energy_value * 0.3, rng.uniform(3, 25))))
+    if rng.random() < 0.03:
+        items.append(other_item("credito_dmic", rng.choice(["Comp.DMIC", "Ressarcimento DMIC"]), -rng.uniform(0.2, 4)))
     if rng.random() < 0.06:
         late = _mes(*_shift_month(*ref, -rng.randint(1, 2)))
         items.append(other_item("multa", f"Multa por Atraso Ref. {late}", energy_value * 0.02))

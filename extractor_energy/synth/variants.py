@@ -64,6 +64,15 @@ FAMILY_LABELS: dict[str, dict[str, str]] = {
 }
 
 
+#: Item descriptions that vary from bill to bill (real_layouts.md section 7); ``{flag}``/``{FLAG}`` = flag words.
+ITEM_NAMES: dict[str, tuple[str, ...]] = {
+    "bandeira": ("Adicional Bandeira {flag}", "Adc bandeira {flag_lower}", "Acrés. Band. {FLAG}", "AD.B.{short}",
+                 "Adicional de Bandeira {flag}", "ENERGIA CONS. B.{FLAG}"),
+    "cip": ("Cip-Ilum Pub Pref Munic", "COSIP", "CONTRIB ILUM PÚBLICA", "Contribuição Custeio IP-CIP",
+            "CONT ILUMIN PUBLICA MUNICIPIO", "Contrib. Ilum. Pública - Municipal"),
+}
+
+
 @dataclass(frozen=True)
 class PrintStyle:
     """How one bill prints its key values and labels."""
@@ -73,6 +82,7 @@ class PrintStyle:
     trailing_minus: bool  # credits as ``54,33-``
     short_year: bool  # reading dates as ``05/11/25`` (rolls)
     labels: dict[str, str] = field(default_factory=dict)
+    item_names: dict[str, str] = field(default_factory=dict)  # item code -> printed description (flag, CIP)
 
     def month(self, mes_ano: str) -> str:
         return fmt.month(mes_ano, self.month_style)
@@ -86,6 +96,12 @@ class PrintStyle:
     def label(self, name: str) -> str:
         return self.labels[name]
 
+    def item_name(self, code: str, default: str, flag: str) -> str:
+        """The printed description of an item (``default`` when this bill keeps the layout's wording)."""
+        template = self.item_names.get(code, default)
+        short = {"Amarela": "AMAR", "Vermelha Patamar 1": "VERM1", "Vermelha Patamar 2": "VERM2"}.get(flag, flag.upper())
+        return template.format(flag=flag, flag_lower=flag.lower(), FLAG=flag.upper(), short=short)
+
 
 def print_style(family: str, seed: int) -> PrintStyle:
     """Draw the printing choices of one bill of ``family`` from ``seed`` (``short_year`` is used by rolls only)."""
@@ -96,6 +112,7 @@ def print_style(family: str, seed: int) -> PrintStyle:
     total_style = rng.choice(totals) if rng.random() < 0.75 else rng.choice(fmt.TOTAL_STYLES)
     own = FAMILY_LABELS.get(family, FAMILY_LABELS["generic"])
     labels = {name: own[name] if rng.random() < 0.55 else rng.choice(options) for name, options in LABELS.items()}
-    return PrintStyle(month_style=month_style, total_style=total_style,
+    names = {code: rng.choice(options) for code, options in ITEM_NAMES.items() if rng.random() < 0.6}
+    return PrintStyle(month_style=month_style, total_style=total_style, item_names=names,
                       trailing_minus=family == "cpfl" or rng.random() < 0.25,
                       short_year=rng.random() < 0.5, labels=labels)

@@ -87,7 +87,7 @@ def items_table(page: Page, x: float, y: float, w: float, c: BillContent, style:
     for item in c.items:
         qty = "" if item.qty is None else fmt.kwh(int(item.qty))
         price = "" if item.price is None else fmt.tariff(item.price)
-        desc = (rename or {}).get(item.code, item.desc).format(flag=FLAG_WORDS[c.data.bandeira_tarifaria])
+        desc = c.printing.item_name(item.code, (rename or {}).get(item.code, item.desc), FLAG_WORDS[c.data.bandeira_tarifaria])
         rows.append([desc, item.unit or "", qty, price,
                      fmt.brl(item.value, trailing_minus=trailing_minus or c.printing.trailing_minus)])
         fields.append([item.flag, None, None, None, "contrib_iluminacao_publica" if item.code == "cip" else None])
