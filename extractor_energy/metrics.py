@@ -47,3 +47,6 @@ class Metrics:
         self.adapter_unloads = Counter("extractor_adapter_unloads", "Adapter versions removed from the model", ["reason"], registry=r)
         self.adapter_errors = Counter("extractor_adapter_errors", "Adapter folders that failed validation or loading", registry=r)
         self.rejected = Counter("extractor_rejected", "Requests refused before inference", ["reason"], registry=r)
+        self.rows_stopped = Counter(
+            "extractor_rows_stopped", "Batch rows stopped mid-generation: their request timed out or the client left", registry=r
+        )

@@ -17,12 +17,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .adapters.registry import AdapterRegistry, Lease
+from .cancellation import StopRows
 from .config import Settings
 from .inference import BASE, GenerationInput, GenerationOutput, ProcessorFactory, generate_batch
 from .metrics import Metrics
 from .model import LoadedModel
 
 log = logging.getLogger(__name__)
+_DEADLINE_SLACK_S = 1.0
 
 
 class QueueFull(Exception):
@@ -51,16 +53,22 @@ class Job:
     enqueued_at: float = field(default_factory=time.monotonic)
     started_at: float | None = None
     cancelled: bool = False
+    deadline: float = float("inf")  # monotonic time after which nobody waits for the answer
 
     def cancel(self) -> None:
-        """Drop the job if it has not started (client gone or timed out)."""
+        """Nobody waits any more (client gone or timed out): dropped if queued, stopped at the next step if generating."""
         self.cancelled = True
+
+    def gone(self) -> bool:
+        return self.cancelled or time.monotonic() > self.deadline
 
     def _resolve(self, result: Any = None, error: BaseException | None = None) -> None:
         def apply() -> None:
             if self.future.done():
                 return
-            if error is not None:
+            if error is not None and self.cancelled:
+                self.future.cancel()  # nobody awaits it: no "exception was never retrieved" noise
+            elif error is not None:
                 self.future.set_exception(error)
             else:
                 self.future.set_result(result)
@@ -109,6 +117,8 @@ class Scheduler:
             raise ShuttingDown("the server is shutting down")
         loop = asyncio.get_running_loop()
         job = Job(input=gen_input, lease=lease, future=loop.create_future(), loop=loop, key=key)
+        # the service answers 504 at its own deadline and cancels the job; this one is the backstop
+        job.deadline = job.enqueued_at + self.settings.request_timeout_s + _DEADLINE_SLACK_S
         try:
             self._queue.put_nowait(job)
         except queue.Full:
@@ -164,7 +174,7 @@ class Scheduler:
                 jobs.append(self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait())
             except queue.Empty:
                 break
-        return [job for job in jobs if not job.cancelled and not job.future.done()]
+        return [job for job in jobs if not job.gone() and not job.future.done()]
 
     def _run_batch(self, jobs: list[Job]) -> None:
         needed = {j.input.adapter_name for j in jobs if j.input.adapter_name != BASE}
@@ -187,8 +197,9 @@ class Scheduler:
             self.metrics.queue_wait.observe(now - job.enqueued_at)
         self.metrics.batch_size.observe(len(runnable))
         self.metrics.adapters_per_batch.observe(len({j.input.adapter_name for j in runnable}))
+        stopper = StopRows([job.gone for job in runnable], self.loaded.tokenizer.eos_token_id)
         try:
-            outputs = self._generate([j.input for j in runnable])
+            outputs = self._generate([j.input for j in runnable], stopper)
         except Exception as exc:
             if len(runnable) == 1:
                 log.exception("generation failed for %s", runnable[0].key)
@@ -198,13 +209,22 @@ class Scheduler:
             for job in runnable:
                 self._run_batch([job])
             return
-        for job, output in zip(runnable, outputs):
+        for row, (job, output) in enumerate(zip(runnable, outputs)):
             self.metrics.tokens.inc(output.tokens_generated)
-            job._resolve(result=output)
+            if row in stopper.stopped:  # cut short: nobody waits for it (or it is too late to answer)
+                self.metrics.rows_stopped.inc()
+                job._resolve(error=InferenceFailed("no answer within the request timeout"))
+            else:
+                job._resolve(result=output)
 
-    def _generate(self, inputs: list[GenerationInput]) -> list[GenerationOutput]:
+    def _generate(self, inputs: list[GenerationInput], stopper: StopRows | None = None) -> list[GenerationOutput]:
         started = time.perf_counter()
-        outputs = generate_batch(self.loaded, inputs, self.settings.max_new_tokens, self.extra_processors)
+
+        def processors(batch: list[GenerationInput]) -> list:
+            extra = self.extra_processors(batch) if self.extra_processors else []
+            return [*extra, stopper] if stopper is not None else extra  # last: overrides any constraint
+
+        outputs = generate_batch(self.loaded, inputs, self.settings.max_new_tokens, processors)
         self.last_batch_ms = (time.perf_counter() - started) * 1000
         if outputs:
             self.metrics.preprocess.observe(outputs[0].preprocess_ms / 1000)

@@ -147,9 +147,10 @@ class ExtractionService:
                 done, _ = await asyncio.wait({job.future}, timeout=min(remaining, 0.25))
                 if done:
                     break
-                if is_disconnected is not None and job.started_at is None and await is_disconnected():
-                    job.cancel()  # dropped from the queue: the worker skips it
-                    self.metrics.rejected.labels(reason="client_disconnected").inc()
+                if is_disconnected is not None and await is_disconnected():
+                    if job.started_at is None:  # refused before inference; a running row is counted as stopped
+                        self.metrics.rejected.labels(reason="client_disconnected").inc()
+                    job.cancel()  # dropped from the queue, or its row stops at the next generation step
                     raise ApiError(499, "client disconnected", reason="client_disconnected")
             output = job.future.result()
         except InferenceFailed as exc:
