@@ -1,4 +1,4 @@
-"""Regenerate the contact sheet: one bill per layout, in a grid, downscaled.
+"""Regenerate the contact sheet: A4 2ª via layouts, on-site rolls and captures, in a grid, downscaled.
 
     python -m extractor_energy.synth.contact_sheet docs/synth_contact_sheet.png
 """
@@ -9,17 +9,23 @@ import argparse
 import sys
 from pathlib import Path
 
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageOps
 
 from .bill import generate_bill
 from .canvas import font
+from .capture import capture
 from .content import make_content
 
-#: (key, flag the sample should show, or None) - one per layout family.
+#: (key, physical, capture mode, capture seed, flag the bill should show or None).
 SAMPLES = [
-    ("equatorial_go", None), ("enel_rj", "energia_ativa_injetada"), ("cemig_mg", "faturas_venc"),
-    ("light_rj", None), ("cpfl_paulista_sp", "parcelamentos"), ("energisa_mt", "energia_ativa_injetada"),
-    ("copel_pr", "baixa_renda"), ("neoenergia_pe", "tarifa_branca"),
+    ("equatorial_go", "a4", "none", 0, None), ("enel_rj", "a4", "none", 0, "energia_ativa_injetada"),
+    ("cemig_mg", "a4", "none", 0, "faturas_venc"), ("cpfl_paulista_sp", "a4", "none", 0, "parcelamentos"),
+    ("energisa_mt", "a4", "none", 0, None), ("copel_pr", "a4", "none", 0, "baixa_renda"),
+    ("equatorial_go", "roll", "none", 0, "energia_ativa_injetada"), ("energisa_mt", "roll", "none", 0, None),
+    ("enel_ce", "roll", "none", 0, "baixa_renda"), ("light_rj", "roll", "none", 0, None),
+    ("equatorial_go", "roll", "photo", 3, None), ("energisa_ms", "roll", "photo", 5, None),
+    ("neoenergia_pe", "a4", "photo", 2, None), ("cpfl_paulista_sp", "a4", "photo", 5, None),
+    ("enel_rj", "a4", "screenshot", 1, None), ("celesc_sc", "a4", "scan", 1, None),
 ]
 
 
@@ -30,33 +36,34 @@ def _seed_with(key: str, flag: str | None, limit: int = 500) -> int:
     return next((s for s in range(limit) if getattr(make_content(key, s).data, flag)), 0)
 
 
-def build_sheet(width: int = 640, columns: int = 4, dpi: int = 110) -> Image.Image:
-    """A grid of one downscaled bill per layout, each captioned with its key."""
+def build_sheet(tile: tuple[int, int] = (330, 470), columns: int = 4, dpi: int = 110) -> Image.Image:
+    """A grid of downscaled samples, each captioned with its key, layout and capture."""
     tiles = []
-    for key, flag in SAMPLES:
-        bill = generate_bill(key, _seed_with(key, flag), dpi=dpi)
-        tile = bill.image.resize((width, round(bill.image.height * width / bill.image.width)), Image.LANCZOS)
-        tiles.append((key, tile))
-    tile_h, pad, caption = tiles[0][1].height, 16, 26
+    for key, physical, mode, cap_seed, flag in SAMPLES:
+        bill = generate_bill(key, _seed_with(key, flag), dpi=dpi if mode == "none" else 150, physical=physical)
+        image = bill.image if mode == "none" else capture(bill, mode, cap_seed).image
+        fitted = ImageOps.contain(image, tile, Image.LANCZOS)
+        tiles.append((f"{key} · {physical} · {mode}", fitted))
+    pad, caption = 14, 22
     rows = -(-len(tiles) // columns)
-    sheet = Image.new("RGB", (columns * (width + pad) + pad, rows * (tile_h + pad + caption) + pad), (200, 200, 205))
+    sheet = Image.new("RGB", (columns * (tile[0] + pad) + pad, rows * (tile[1] + pad + caption) + pad), (200, 200, 205))
     draw = ImageDraw.Draw(sheet)
-    for i, (key, tile) in enumerate(tiles):
-        x = pad + (i % columns) * (width + pad)
-        y = pad + (i // columns) * (tile_h + pad + caption)
-        draw.text((x, y + 4), key, fill=(30, 30, 30), font=font(True, 16))
-        sheet.paste(tile, (x, y + caption))
+    for i, (label, image) in enumerate(tiles):
+        x = pad + (i % columns) * (tile[0] + pad)
+        y = pad + (i // columns) * (tile[1] + pad + caption)
+        draw.text((x, y + 3), label, fill=(30, 30, 30), font=font(True, 13))
+        sheet.paste(image, (x + (tile[0] - image.width) // 2, y + caption))
     return sheet
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Write a PNG grid with one synthetic bill per layout.")
+    parser = argparse.ArgumentParser(description="Write a PNG grid of synthetic bills: layouts, rolls, captures.")
     parser.add_argument("out", type=Path, help="PNG file to write, e.g. docs/synth_contact_sheet.png")
     args = parser.parse_args(argv)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     sheet = build_sheet()
     sheet.quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(args.out, optimize=True)
-    print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB, {len(SAMPLES)} layouts)")
+    print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB, {len(SAMPLES)} samples)")
     return 0
 
 

@@ -56,7 +56,8 @@ def render_page(page: Page, dpi: int = 150) -> Image.Image:
         elif op.kind == "rect":
             x, y, w, h = op.args
             filled, outline, width, radius = op.extra
-            box = (round(x * k), round(y * k), round((x + w) * k) - 1, round((y + h) * k) - 1)
+            x0, y0 = round(x * k), round(y * k)
+            box = (x0, y0, max(x0, round((x + w) * k) - 1), max(y0, round((y + h) * k) - 1))  # thin bars: >= 1 px
             stroke = max(1, round(width * k)) if outline else 0
             kwargs = {"fill": op.color if filled else None, "outline": outline, "width": stroke}
             if radius:

@@ -45,7 +45,7 @@ def _second_copy(pages: list[Page], c: BillContent, rng: random.Random) -> list[
     if c.profile.family == "equatorial" and rng.random() < 0.4:
         pages[0].text(105, 4.2, f"GreenSign Carimbo Digital - {c.emission:%d/%m/%Y} - documento assinado digitalmente",
                       size=4.6, color=(120, 120, 120), align="c")
-    if rng.random() < 0.05:
+    if rng.random() < 0.03:  # a paid copy downloaded again
         pages[0].rotated_text(105, 200, "FATURA ARRECADADA - NÃO RECEBER", 20, 0, (200, 40, 40))
     for page in pages:
         scale = rng.uniform(0.965, 1.0)
