@@ -75,9 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
     api_key.add_argument("--name", default="", help="name shown in logs and used for the rate limit (letters, digits, _.-)")
     api_key.set_defaults(func=_api_key)
 
-    tiny = sub.add_parser("tiny-model", help="build a small random-weight Qwen-VL checkpoint offline (tests, demos, benchmarks)")
+    tiny = sub.add_parser("tiny-model", help="build a small random-weight checkpoint offline (tests, demos, benchmarks)")
     tiny.add_argument("out_dir", help="directory to write the checkpoint to")
-    tiny.add_argument("--family", default="qwen2_5_vl", choices=["qwen2_5_vl", "qwen2_vl"], help="architecture (default qwen2_5_vl)")
+    tiny.add_argument("--family", default="qwen2_5_vl", choices=["qwen2_5_vl", "qwen2_vl", "text"],
+                      help="qwen2_5_vl / qwen2_vl: a vision-language model (vlm family); text: a Llama-architecture "
+                           "causal LM for page text (text family) (default qwen2_5_vl)")
     tiny.add_argument("--size", default="tiny", choices=["tiny", "bench"], help="tiny ≈ 0.3M parameters; bench ≈ 25M (default tiny)")
     tiny.add_argument("--seed", type=int, default=0, help="weight initialisation seed")
     tiny.set_defaults(func=_tiny_model)

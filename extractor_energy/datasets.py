@@ -68,16 +68,22 @@ class DatasetRow:
     source: str
     data: BillData
     pages: int = 1
+    #: per page, the text the text family reads (PDF text layer or OCR), stored so training never re-runs OCR
+    page_texts: list[str] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "images": self.images, "key": self.key, "source": self.source, "pages": self.pages,
-                "json": self.data.model_dump()}
+        out = {"id": self.id, "images": self.images, "key": self.key, "source": self.source, "pages": self.pages,
+               "json": self.data.model_dump()}
+        if self.page_texts is not None:
+            out["page_texts"] = self.page_texts
+        return out
 
     @classmethod
     def from_json(cls, row: dict[str, Any]) -> "DatasetRow":
         data, _ = coerce_bill(row["json"], strict=True)
+        texts = row.get("page_texts")
         return cls(id=row["id"], images=list(row["images"]), key=row["key"], source=row.get("source", ""),
-                   data=data, pages=int(row.get("pages", 1)))
+                   data=data, pages=int(row.get("pages", 1)), page_texts=list(texts) if texts is not None else None)
 
 
 @dataclass
@@ -201,8 +207,14 @@ def prepare_dataset(
     val_fraction: float = 0.1,
     seed: int = 0,
     limits: DocumentLimits | None = None,
+    page_text: bool = True,
+    show_progress: bool = False,
 ) -> PrepareResult:
-    """Read, validate, split and write the data set; raise :class:`DatasetError` if nothing is usable."""
+    """Read, validate, split and write the data set; raise :class:`DatasetError` if nothing is usable.
+
+    With ``page_text`` (the default), every row also stores its pages' text as the text family
+    reads it (PDF text layer, else OCR), so training and evaluation never OCR again.
+    """
     data_dir, output_dir = Path(data_dir), Path(output_dir)
     if not data_dir.is_dir():
         raise DatasetError(f"data dir {data_dir} does not exist")
@@ -224,6 +236,7 @@ def prepare_dataset(
     rejected: list[Rejected] = []
     other_keys: dict[str, int] = {}
     rows: list[DatasetRow] = []
+    texts_for: list[tuple[DatasetRow, list[str], list[bytes]]] = []
     blobs: dict[str, tuple[bytes, str]] = {}  # image file name in the data set -> (bytes, first source)
     seen: dict[str, str] = {}  # row id -> "source:line"
     rows_read = 0
@@ -300,6 +313,10 @@ def prepare_dataset(
             blobs.setdefault(name, (blob, where))
             stored.append(name)
         rows.append(DatasetRow(id=row_id, images=stored, key=key, source=where, data=data, pages=pages))
+        if page_text:
+            texts_for.append((rows[-1], names, contents))
+    if page_text and texts_for:
+        _read_page_texts(texts_for, show_progress)
     if not rows:
         detail = f"{len(rejected)} rejected" + (f", {sum(other_keys.values())} for other keys" if other_keys else "")
         raise DatasetError(f"no usable rows for {key} in {data_dir} ({rows_read} read, {detail})", rejected)
@@ -307,6 +324,40 @@ def prepare_dataset(
     split = _split(rows, val_fraction, seed)
     return _write(output_dir, rows, split, blobs, bill_key, data_dir, val_fraction, seed, rows_read, rejected,
                   other_keys, skipped_folders)
+
+
+#: How pages are decoded for reading their text: as the server decodes them for the text family.
+TEXT_LIMITS = DocumentLimits(max_upload_bytes=64 * 1024 * 1024, model_max_pixels=4_000_000)
+
+
+def _read_page_texts(todo: list[tuple[DatasetRow, list[str], list[bytes]]], show_progress: bool) -> None:
+    """Fill ``row.page_texts`` (OCR is seconds per page on a CPU: done once, here)."""
+    from tqdm.auto import tqdm
+
+    from .page_text import PageTextReader
+
+    reader = PageTextReader()
+    for row, names, contents in tqdm(todo, desc="page text", unit="bill", disable=not show_progress):
+        row.page_texts = _texts_of(reader, names, contents)
+
+
+def _texts_of(reader: Any, names: list[str], contents: list[bytes]) -> list[str]:
+    texts: list[str] = []
+    for name, blob in zip(names, contents):
+        document = load_document(blob, TEXT_LIMITS, filename=name)
+        layers = document.text_layers or [None] * len(document.pages)
+        texts += [reader.read_page(page, layer).text for page, layer in zip(document.pages, layers)]
+    return texts
+
+
+def row_page_texts(dataset_dir: str | Path, row: DatasetRow) -> list[str]:
+    """The row's stored page texts, or (data sets prepared without them) read now from its images."""
+    if row.page_texts is None:
+        from .page_text import PageTextReader
+
+        paths = [Path(dataset_dir) / name for name in row.images]
+        row.page_texts = _texts_of(PageTextReader(), [p.name for p in paths], [p.read_bytes() for p in paths])
+    return row.page_texts
 
 
 def _split(rows: list[DatasetRow], val_fraction: float, seed: int) -> dict[str, str]:

@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import io
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .page_text import TextBox
 
 try:  # HEIC/HEIF (iPhone photos); optional so the module still imports without it
     import pillow_heif
@@ -89,6 +91,8 @@ class Document:
     pages: list[Image.Image]
     kind: str  # "jpeg" | "png" | "webp" | "heif" | "avif" | "pdf" | "mpo" | "gif" | "tiff" | "bmp"
     source_pages: int  # pages in the original (PDF); 1 for images
+    #: per page, the PDF's own text layer (``[]`` for images and pages without text)
+    text_layers: list[list["TextBox"]] = field(default_factory=list)
 
 
 def sniff(data: bytes) -> str | None:
@@ -146,12 +150,13 @@ def load_document(
             from . import pdf_pages
         except ImportError as exc:  # pypdfium2 missing
             raise DocumentError(415, "PDF support needs pypdfium2 on the server; upload a photo or screenshot") from exc
+        layers: list[list[TextBox]] = []
         pages = pdf_pages.render_pdf(
-            data, limits, postprocess=lambda im: fit_to_budget(to_rgb(im), limits.model_max_pixels)
+            data, limits, postprocess=lambda im: fit_to_budget(to_rgb(im), limits.model_max_pixels), text_layers=layers
         )
         for page in pages:
             check_page_geometry(*page.size, "a PDF page")
-        return Document(pages=pages, kind="pdf", source_pages=len(pages))
+        return Document(pages=pages, kind="pdf", source_pages=len(pages), text_layers=layers)
     image, fmt = _decode_image(data, kind, limits, what)
     return Document(pages=[image], kind=fmt, source_pages=1)
 

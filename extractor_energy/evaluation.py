@@ -10,7 +10,14 @@ Three views of the same predictions against the gold contract:
   predicted pair is a true positive when the gold document has the very same pair. Empty values
   (``null``/``false``/``[]``) are not pairs: writing nothing is never rewarded, and inventing a
   value is a false positive;
-* **whole-document exact match**: every field equal.
+* **whole-document exact match**: every field equal; **required exact match**: the four required
+  fields (``num_instalacao``, ``mes_referencia``, ``vencimento``, ``valor_fatura``) all equal;
+* per-field accuracy counts an empty gold matched by an empty prediction as correct; so that
+  writing nothing cannot look good, ``field_accuracy_filled`` scores each field only on the
+  documents where the gold or the prediction has a value, and ``empty_agreement`` reports the
+  empty-equals-empty share on its own.
+
+A model that writes nothing scores micro F1 0, required exact match 0 and filled accuracy 0.
 
 Values are compared after the contract's own normalisation (``coerce_bill``: ``R$ 1.234,56`` and
 ``1234.56`` are the same amount) plus whitespace collapsing in strings and rounding of floats
@@ -24,7 +31,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
-from .schema import ALL_FIELDS, BillData, coerce_bill
+from .schema import ALL_FIELDS, REQUIRED_FIELDS, BillData, coerce_bill
 
 log = logging.getLogger(__name__)
 Pair = tuple[str, Any]
@@ -108,6 +115,7 @@ class FieldScore:
     """One contract field over all documents."""
 
     correct: int = 0  # documents whose value equals the gold (empty == empty counts)
+    both_empty: int = 0  # documents where gold and prediction are both empty
     documents: int = 0
     support: int = 0  # documents whose gold value is non-empty
     predicted: int = 0  # documents whose predicted value is non-empty
@@ -118,6 +126,12 @@ class FieldScore:
     @property
     def accuracy(self) -> float:
         return self.correct / self.documents if self.documents else 0.0
+
+    @property
+    def filled_accuracy(self) -> float | None:
+        """Accuracy on the documents where the gold or the prediction has a value (None: never filled)."""
+        filled = self.documents - self.both_empty
+        return (self.correct - self.both_empty) / filled if filled else None
 
     @property
     def f1(self) -> float:
@@ -153,6 +167,9 @@ class EvalReport:
 
     documents: int = 0
     exact_match: float = 0.0
+    required_exact: float = 0.0  # share of documents with all REQUIRED_FIELDS right
+    field_accuracy_filled: float = 0.0  # mean per-field accuracy where gold or prediction is non-empty
+    empty_agreement: float = 0.0  # share of (document, field) cells where both are empty
     micro_precision: float = 0.0
     micro_recall: float = 0.0
     micro_f1: float = 0.0
@@ -168,6 +185,8 @@ class EvalReport:
         """The headline numbers (what adapter metadata keeps)."""
         return {
             "documents": self.documents, "exact_match": round(self.exact_match, 4),
+            "required_exact": round(self.required_exact, 4), "field_accuracy_filled": round(self.field_accuracy_filled, 4),
+            "empty_agreement": round(self.empty_agreement, 4),
             "micro_precision": round(self.micro_precision, 4), "micro_recall": round(self.micro_recall, 4),
             "micro_f1": round(self.micro_f1, 4), "field_accuracy": round(self.field_accuracy, 4),
             "failures": self.failures,
@@ -196,7 +215,8 @@ def score(
     ids = list(ids) if ids is not None else [str(i) for i in range(len(golds))]
     failures = list(failures) if failures is not None else [None] * len(golds)
     report = EvalReport(documents=len(golds), fields={f: FieldScore() for f in fields})
-    tp_all = fp_all = fn_all = exact = 0
+    tp_all = fp_all = fn_all = exact = required_ok = 0
+    required = [f for f in REQUIRED_FIELDS if f in fields]
     for doc_id, pred, gold, failed in zip(ids, predictions, golds, failures):
         p_values, g_values = normalised_fields(pred), normalised_fields(gold)
         p_pairs = {_hashable(x) for x in flatten(pred, fields)}
@@ -208,6 +228,7 @@ def score(
             s.documents += 1
             s.support += not _empty(g_values[name])
             s.predicted += not _empty(p_values[name])
+            s.both_empty += _empty(g_values[name]) and _empty(p_values[name])
             if p_values[name] == g_values[name]:
                 s.correct += 1
             else:
@@ -219,6 +240,7 @@ def score(
                     setattr(score_, attr, getattr(score_, attr) + 1)
         tp_all, fp_all, fn_all = tp_all + len(tp), fp_all + len(fp), fn_all + len(fn)
         exact += not mismatches
+        required_ok += bool(required) and not any(f in mismatches for f in required)
         report.failures += failed is not None
         report.per_document.append(
             DocumentResult(id=doc_id, exact=not mismatches, tp=len(tp), fp=len(fp), fn=len(fn), failed=failed, mismatches=mismatches)
@@ -229,6 +251,11 @@ def score(
     report.exact_match = exact / len(golds) if golds else 0.0
     active = report.active_fields()
     report.field_accuracy = sum(report.fields[f].accuracy for f in active) / len(active) if active else (1.0 if golds else 0.0)
+    report.required_exact = required_ok / len(golds) if golds else 0.0
+    filled = [a for a in (report.fields[f].filled_accuracy for f in active) if a is not None]
+    report.field_accuracy_filled = sum(filled) / len(filled) if filled else 0.0
+    cells = sum(s.documents for s in report.fields.values())
+    report.empty_agreement = sum(s.both_empty for s in report.fields.values()) / cells if cells else 0.0
     return report
 
 
@@ -261,7 +288,9 @@ def format_table(reports: dict[str, EvalReport]) -> str:
         lines.append(f.ljust(width) + cells + f"{support:>9}")
     lines.append("-" * len(head))
     for label, attr in (("micro F1", "micro_f1"), ("micro precision", "micro_precision"), ("micro recall", "micro_recall"),
-                        ("field accuracy (mean)", "field_accuracy"), ("exact match", "exact_match")):
+                        ("field accuracy (mean)", "field_accuracy"), ("filled-field accuracy", "field_accuracy_filled"),
+                        ("empty = empty (cells)", "empty_agreement"), ("required exact", "required_exact"),
+                        ("exact match", "exact_match")):
         lines.append(label.ljust(width) + "".join(f"{_fmt(getattr(reports[n], attr)):>{col}}{'':>{col}}" for n in names))
     lines.append("documents".ljust(width) + "".join(f"{reports[n].documents:>{col}}{'':>{col}}" for n in names))
     if any(r.failures for r in reports.values()):
@@ -282,6 +311,7 @@ class EvalItem:
     pages: list[Any] | Callable[[], list[Any]]
     gold: BillData
     key: Any  # BillKey
+    text: str | Callable[[], str | None] | None = None  # text family: the bill's prompt text (or how to get it)
 
 
 @dataclass
@@ -301,6 +331,7 @@ def predict_local(
     batch_size: int = 4,
     constrained: bool = False,
     progress: Any = None,
+    fields: Sequence[str] | None = None,
 ) -> list[Prediction]:
     """Generate with the resident model: ``adapter_name`` (adapter prompt) or None (base model + base prompt).
 
@@ -323,12 +354,13 @@ def predict_local(
         chunk = items[start : start + max(1, batch_size)]
         try:
             pages = [item.pages() if callable(item.pages) else item.pages for item in chunk]
+            texts = [item.text() if callable(item.text) else item.text for item in chunk]
             inputs = [
                 GenerationInput(
-                    pages=p, messages=build_messages(item.key, len(p), with_adapter=adapter_name is not None),
-                    adapter_name=adapter_name or BASE,
+                    pages=p, messages=build_messages(item.key, len(p), with_adapter=adapter_name is not None, document_text=t),
+                    adapter_name=adapter_name or BASE, schema_fields=tuple(fields) if fields else None,
                 )
-                for item, p in zip(chunk, pages)
+                for item, p, t in zip(chunk, pages, texts)
             ]
             outputs = generate_batch(loaded, inputs, max_new_tokens, extra_processors=factory)
         except Exception as exc:  # one broken batch must not lose the whole evaluation
@@ -341,8 +373,10 @@ def predict_local(
     return out
 
 
-def score_predictions(items: Sequence[EvalItem], predictions: Sequence[Prediction]) -> EvalReport:
+def score_predictions(items: Sequence[EvalItem], predictions: Sequence[Prediction],
+                      fields: Sequence[str] | None = None) -> EvalReport:
+    """Scores over ``fields`` (an adapter's field set; default the whole contract)."""
     return score(
         [p.data for p in predictions], [i.gold for i in items], ids=[i.id for i in items],
-        failures=[p.error for p in predictions],
+        failures=[p.error for p in predictions], fields=list(fields) if fields else ALL_FIELDS,
     )

@@ -16,7 +16,6 @@ import json
 import logging
 import sys
 import time
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -41,24 +40,45 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--concessionaria", help="override the data set's utility (sent to the server / prompt)")
     parser.add_argument("--uf", help="override the data set's state")
     parser.add_argument("--limit", type=int, help="evaluate only the first N rows")
+    parser.add_argument("--fields", help="comma-separated contract fields to score and generate (default: the adapter's "
+                        "metadata `fields`, else the whole contract)")
+    parser.add_argument("--text-max-tokens", type=int, help="text family: page-text budget (default: EXTRACTOR_TEXT_MAX_TOKENS)")
     parser.add_argument("--timeout", type=float, default=300.0, help="per-request timeout with --server (s, default 300)")
     parser.add_argument("--json-out", help="write the full results (metrics, per field, per document) to this JSON file")
     parser.add_argument("--show-errors", type=int, default=5, help="print up to N mismatching documents (default 5)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
-def _items(args: argparse.Namespace, limits: Any) -> tuple[list, Any, dict[str, Any]]:
-    from .datasets import load_split, read_summary, row_pages
-    from .evaluation import EvalItem
+def _items(args: argparse.Namespace, limits: Any, loaded: Any, text_max_tokens: int) -> tuple[list, Any, dict[str, Any]]:
+    from .datasets import load_split, read_summary
     from .keys import make_key
+    from .training_run import eval_items
 
     summary = read_summary(args.dataset)
     key = make_key(args.concessionaria or summary["concessionaria"], args.uf or summary["uf"])
     rows = load_split(args.dataset, args.split)
     if args.limit:
         rows = rows[: args.limit]
-    items = [EvalItem(id=r.id, pages=partial(row_pages, args.dataset, r, limits), gold=r.data, key=key) for r in rows]
-    return items, key, summary
+    return eval_items(Path(args.dataset), rows, key, limits, loaded, text_max_tokens), key, summary
+
+
+def _fields(args: argparse.Namespace) -> list[str] | None:
+    """``--fields``, else the adapter's metadata ``fields``, else None (the whole contract)."""
+    from .schema import ALL_FIELDS
+
+    if args.fields:
+        names = [f.strip() for f in args.fields.split(",") if f.strip()]
+        unknown = [f for f in names if f not in ALL_FIELDS]
+        if unknown:
+            raise ValueError(f"--fields: not contract fields: {', '.join(unknown)}")
+        return names
+    if args.adapter:
+        meta = Path(args.adapter) / "extractor_metadata.json"
+        if meta.is_file():
+            names = json.loads(meta.read_text(encoding="utf-8")).get("fields")
+            if names and set(names) != set(ALL_FIELDS):
+                return list(names)
+    return None
 
 
 def evaluate_server(url: str, dataset: str | Path, rows: list, key: Any, *, timeout: float = 300.0, client: Any = None,
@@ -155,12 +175,13 @@ def run_eval(args: argparse.Namespace) -> int:
         else:
             from .model import ModelLoadError, load_model
 
-            items, key, summary = _items(args, limits)
             try:
+                fields = _fields(args)
                 loaded = load_model(settings)
-            except ModelLoadError as exc:
+            except (ModelLoadError, ValueError) as exc:
                 print(f"extractor-energy eval: {exc}", file=sys.stderr)
                 return 2
+            items, key, summary = _items(args, limits, loaded, args.text_max_tokens or settings.text_max_tokens)
             constrained = settings.constrained_decoding if args.constrained is None else args.constrained
             runs: list[tuple[str, str | None]] = []
             if args.adapter:
@@ -185,9 +206,9 @@ def run_eval(args: argparse.Namespace) -> int:
                 with tqdm(total=len(items), desc=name, unit="bill", disable=args.quiet) as bar:
                     preds = predict_local(
                         loaded, items, adapter_name=adapter, max_new_tokens=args.max_new_tokens or settings.max_new_tokens,
-                        batch_size=args.batch_size, constrained=constrained, progress=bar,
+                        batch_size=args.batch_size, constrained=constrained, progress=bar, fields=fields,
                     )
-                reports[name] = score_predictions(items, preds)
+                reports[name] = score_predictions(items, preds, fields)
     except DatasetError as exc:
         print(f"extractor-energy eval: {exc}", file=sys.stderr)
         return 2

@@ -11,31 +11,40 @@ import math
 import random
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 import torch
 from peft import LoraConfig, PeftModel, get_peft_model
 from PIL import Image
 
+from .encoding import chat_prompt, encode, tokenizer_of
 from .keys import BillKey
+from .model import default_targets
 from .prompts import build_messages
 from .schema import BillData, compact
 
 #: LoRA only on the language model's projections: vision-tower adapters break per-row adapter batches.
-DEFAULT_TARGETS = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
+DEFAULT_TARGETS = default_targets("vlm")
 IGNORE = -100
 
 
-def answer_text(data: BillData | dict[str, Any]) -> str:
-    """What the model is trained to write: the compact contract (empty fields left out) as JSON."""
-    return json.dumps(compact(data), ensure_ascii=False, separators=(",", ":"))
+def answer_text(data: BillData | dict[str, Any], fields: Sequence[str] | None = None) -> str:
+    """What the model is trained to write: the compact contract (empty fields left out) as JSON,
+    limited to ``fields`` (an adapter's field set, in contract order) when given."""
+    values = compact(data)
+    if fields is not None:
+        values = {k: v for k, v in values.items() if k in set(fields)}
+    return json.dumps(values, ensure_ascii=False, separators=(",", ":"))
 
 
 @dataclass
 class TrainExample:
+    """One bill: its pages (VLM family) or its page text (text family), key and the answer to learn."""
+
     pages: list[Image.Image]
     key: BillKey
     answer: str
+    text: str | None = None  # text family: the bill's page text exactly as the server builds it
 
 
 @dataclass
@@ -53,6 +62,9 @@ class LoraSettings:
     weight_decay: float = 0.0
     seed: int = 0
     gradient_checkpointing: bool = False
+    #: start from this adapter's weights (same rank and targets) instead of a fresh LoRA: a specialised
+    #: adapter begins where the generic one ended and needs far fewer steps
+    init_adapter: str | None = None
     #: encode (tokenise + image patches) every example once up front when there are at most this many;
     #: larger sets are encoded batch by batch so memory stays flat (pixel values are large).
     max_cached_examples: int = 128
@@ -66,11 +78,11 @@ class LoraSettings:
 
 def encode_example(processor: Any, example: TrainExample) -> dict[str, torch.Tensor]:
     """Tokenise prompt + answer with the pages; labels cover only the answer and its end token."""
-    messages = build_messages(example.key, len(example.pages), with_adapter=True)
-    prompt = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-    end = processor.tokenizer.eos_token
-    full = processor(text=[prompt + example.answer + end], images=example.pages, return_tensors="pt")
-    prompt_only = processor(text=[prompt], images=example.pages, return_tensors="pt")
+    messages = build_messages(example.key, len(example.pages), with_adapter=True, document_text=example.text)
+    prompt = chat_prompt(processor, messages)
+    end = tokenizer_of(processor).eos_token
+    full = encode(processor, [prompt + example.answer + end], example.pages)
+    prompt_only = encode(processor, [prompt], example.pages)
     labels = full["input_ids"].clone()
     labels[:, : prompt_only["input_ids"].shape[1]] = IGNORE
     full["labels"] = labels
@@ -125,6 +137,8 @@ def train_lora(
         base_model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         base_model.enable_input_require_grads()
     model = get_peft_model(base_model, settings.lora_config())
+    if settings.init_adapter and not start_state:
+        _load_initial_adapter(model, settings.init_adapter)
     device = next(base_model.parameters()).device
     dtype = next(base_model.parameters()).dtype
     if len(examples) <= settings.max_cached_examples:
@@ -151,7 +165,7 @@ def train_lora(
             warnings.simplefilter("ignore", UserWarning)
             for _ in range(step):
                 schedule.step()
-    pad_id = processor.tokenizer.pad_token_id
+    pad_id = tokenizer_of(processor).pad_token_id
     order = _batches(len(examples), settings.batch_size, settings.seed)
     result = TrainResult(model=model)
     if start_state:
@@ -193,3 +207,20 @@ def _batches(n: int, size: int, seed: int) -> Iterable[list[int]]:
         rng.shuffle(order)
         for i in range(0, n, size):
             yield order[i : i + size]
+
+
+def _load_initial_adapter(model: PeftModel, folder: str) -> None:
+    """Copy a trained adapter's LoRA weights into the fresh one (ranks and targets must match)."""
+    from pathlib import Path
+
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    weights = load_file(Path(folder) / "adapter_model.safetensors")
+    result = set_peft_model_state_dict(model, weights)
+    missing = [k for k in result.missing_keys if ".lora_" in k]
+    if missing or result.unexpected_keys:
+        raise ValueError(
+            f"--init-adapter {folder}: its rank or target modules differ from this run's "
+            f"({len(missing)} LoRA weights missing, {len(result.unexpected_keys)} unexpected); train with the same rank and targets"
+        )

@@ -14,6 +14,7 @@ import torch
 from PIL import Image
 from transformers import LogitsProcessor, LogitsProcessorList
 
+from .encoding import chat_prompt, encode
 from .model import LoadedModel
 
 #: ``adapter_names`` value for rows served by the base model.
@@ -22,7 +23,8 @@ BASE = "__base__"
 
 @dataclass
 class GenerationInput:
-    """One bill: its pages, the chat messages, and which adapter (internal name or BASE) to use."""
+    """One bill: its pages (VLM family; ``[]`` for the text family, whose page text is in the messages),
+    the chat messages, and which adapter (internal name or BASE) to use."""
 
     pages: list[Image.Image]
     messages: list[dict[str, Any]]
@@ -81,9 +83,9 @@ def generate_batch(
     """Run one ``generate`` for all ``inputs`` and decode each row."""
     started = time.perf_counter()
     processor = loaded.processor
-    texts = [processor.apply_chat_template(i.messages, add_generation_prompt=True, tokenize=False) for i in inputs]
+    texts = [chat_prompt(processor, i.messages) for i in inputs]
     images = [page for i in inputs for page in i.pages]
-    batch = processor(text=texts, images=images or None, padding=True, return_tensors="pt")
+    batch = encode(processor, texts, images, padding=True)
     batch = {k: v.to(loaded.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
     if "pixel_values" in batch:
         batch["pixel_values"] = batch["pixel_values"].to(loaded.dtype)

@@ -1,17 +1,26 @@
-"""Load the base VLM and its processor once: any supported family, device and dtype from settings."""
+"""Load the base model and its processor once: either family, device and dtype from settings.
+
+Two model families share one serving path:
+
+* ``vlm``: page images -> a vision-language model (Qwen2-VL / Qwen2.5-VL), with an image processor;
+* ``text``: page text (PDF text layer or OCR) -> any Hugging Face causal LM, with its tokenizer.
+
+The family follows from the checkpoint's config (a ``vision_config`` means ``vlm``).
+"""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 from peft import LoraConfig, PeftModel, get_peft_model
-from transformers import AutoConfig, AutoModelForImageTextToText
+from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText, AutoTokenizer
 
 from .config import Settings
+from .embedded import EmbeddedModelError, ModelChoice, default_cache_dir, resolve_model
 from .lora_batching import enable_gathered_lora
 from .processor import load_processor
 
@@ -23,8 +32,22 @@ log = logging.getLogger(__name__)
 #: Name of the never-used, zero-effect adapter that keeps the PEFT wrapper valid when no real
 #: adapter is loaded (PEFT cannot run a ``PeftModel`` whose last adapter was deleted).
 PLACEHOLDER_ADAPTER = "__placeholder__"
-#: Modules of the language model that LoRA may target (vision-tower modules are refused).
-LANGUAGE_MODEL_MARKER = "language_model"
+#: Per family, a module-path component every LoRA target must sit under: the VLM's language model
+#: (vision-tower modules are refused), a causal LM's decoder layers (``lm_head`` is refused).
+LANGUAGE_MODEL_MARKERS: dict[str, str] = {"vlm": "language_model", "text": "layers"}
+#: The projections LoRA trains by default, under the family's marker.
+_PROJECTIONS = "(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
+Family = Literal["vlm", "text"]
+
+
+def default_targets(family: str) -> str:
+    """The LoRA target regex for a family: every attention/MLP projection of the language model."""
+    return rf".*{LANGUAGE_MODEL_MARKERS[family]}.*\.{_PROJECTIONS}"
+
+
+def family_of(config: Any) -> Family:
+    """``vlm`` when the checkpoint has a vision tower, else ``text`` (a causal LM)."""
+    return "vlm" if getattr(config, "vision_config", None) is not None else "text"
 
 
 class ModelLoadError(RuntimeError):
@@ -33,18 +56,23 @@ class ModelLoadError(RuntimeError):
 
 @dataclass
 class LoadedModel:
-    """The resident model (wrapped for PEFT), its processor and where it runs."""
+    """The resident model (wrapped for PEFT), its processor (VLM) or tokenizer (text) and where it runs."""
 
     model: PeftModel
     processor: Any
-    name: str
-    family: str
+    name: str  # served name (Hub id or what EXTRACTOR_MODEL says); never a cache path
+    family: Family
     device: torch.device
     dtype: torch.dtype
+    architecture: str = ""  # config.model_type, e.g. qwen2_5_vl, llama
 
     @property
     def tokenizer(self) -> Any:
-        return self.processor.tokenizer
+        return getattr(self.processor, "tokenizer", self.processor)
+
+    @property
+    def marker(self) -> str:
+        return LANGUAGE_MODEL_MARKERS[self.family]
 
     @property
     def base(self) -> torch.nn.Module:
@@ -65,9 +93,10 @@ def resolve_dtype(setting: str, device: torch.device) -> torch.dtype:
     return {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}[setting]
 
 
-def wrap_for_adapters(model: torch.nn.Module) -> PeftModel:
+def wrap_for_adapters(model: torch.nn.Module, family: Family) -> PeftModel:
     """Wrap the base model once so adapters can be added/deleted and chosen per row."""
-    placeholder = LoraConfig(r=1, lora_alpha=1, target_modules=rf".*{LANGUAGE_MODEL_MARKER}.*\.q_proj", init_lora_weights=True)
+    marker = LANGUAGE_MODEL_MARKERS[family]
+    placeholder = LoraConfig(r=1, lora_alpha=1, target_modules=rf".*{marker}.*\.q_proj", init_lora_weights=True)
     peft_model = get_peft_model(model, placeholder, adapter_name=PLACEHOLDER_ADAPTER)
     peft_model.eval()
     enable_gathered_lora(peft_model)
@@ -76,33 +105,62 @@ def wrap_for_adapters(model: torch.nn.Module) -> PeftModel:
     return peft_model
 
 
+def choose_model(settings: Settings) -> ModelChoice:
+    """Resolve ``EXTRACTOR_MODEL`` (``auto`` -> VLM on CUDA, else the embedded text model) and log why."""
+    cache = settings.cache_dir or default_cache_dir()
+    try:
+        choice = resolve_model(str(settings.model), torch.cuda.is_available() and settings.device != "cpu", cache)
+    except EmbeddedModelError as exc:
+        raise ModelLoadError(str(exc)) from None
+    log.info("model: %s (%s)", choice.name, choice.reason)
+    return choice
+
+
 def load_model(settings: Settings) -> LoadedModel:
-    """Load ``settings.model``; raise :class:`ModelLoadError` with one actionable line on failure."""
+    """Load the configured model; raise :class:`ModelLoadError` with one actionable line on failure."""
     device = resolve_device(settings.device)
     dtype = resolve_dtype(settings.dtype, device)
     if settings.torch_threads:
         torch.set_num_threads(settings.torch_threads)
-    name = str(settings.model)
+    choice = choose_model(settings)
+    source = choice.source
     try:
-        config = AutoConfig.from_pretrained(name)
-        processor = load_processor(name, min_pixels=settings.model_min_pixels, max_pixels=settings.model_max_pixels)
-        model = AutoModelForImageTextToText.from_pretrained(name, dtype=dtype)
+        config = AutoConfig.from_pretrained(source)
+        family = family_of(config)
+        if family == "vlm":
+            processor = load_processor(source, min_pixels=settings.model_min_pixels, max_pixels=settings.model_max_pixels)
+            model = AutoModelForImageTextToText.from_pretrained(source, dtype=dtype)
+        else:
+            processor = load_text_tokenizer(source)
+            model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
     except (OSError, ValueError, EnvironmentError) as exc:
-        if Path(name).exists():
+        if Path(source).exists():
             where = "local directory"
         else:
-            where = "no such local directory" if name.startswith(("/", ".", "~")) else "hub id"
+            where = "no such local directory" if source.startswith(("/", ".", "~")) else "hub id"
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelLoadError(
-            f"could not load model {name!r} ({where}): {first_line} — set EXTRACTOR_MODEL to a local checkpoint "
-            "directory or a reachable hub id (for a quick offline try: `extractor-energy tiny-model models/tiny` "
-            "then EXTRACTOR_MODEL=models/tiny)"
+            f"could not load model {choice.name!r} ({where}): {first_line} — set EXTRACTOR_MODEL to a local checkpoint "
+            "directory or a reachable hub id, or leave it at auto for the embedded model (for a quick offline try: "
+            "`extractor-energy tiny-model models/tiny` then EXTRACTOR_MODEL=models/tiny)"
         ) from None
     model.to(device)
-    log.info("loaded %s (%s) on %s as %s", name, config.model_type, device, dtype)
+    log.info("loaded %s (%s, %s family) on %s as %s", choice.name, config.model_type, family, device, dtype)
     return LoadedModel(
-        model=wrap_for_adapters(model), processor=processor, name=name, family=config.model_type, device=device, dtype=dtype
+        model=wrap_for_adapters(model, family), processor=processor, name=choice.name, family=family, device=device,
+        dtype=dtype, architecture=config.model_type,
     )
+
+
+def load_text_tokenizer(source: str | Path) -> Any:
+    """A causal LM's tokenizer, set up for batches: left padding, a pad token, a chat template."""
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if not tokenizer.chat_template:
+        raise ValueError(f"{source} has no chat template; the text family needs an instruct (chat) model")
+    return tokenizer
 
 
 def model_spec(loaded: LoadedModel) -> "ModelSpec":
@@ -114,4 +172,4 @@ def model_spec(loaded: LoadedModel) -> "ModelSpec":
         layer = getattr(module, "base_layer", module)  # modules already wrapped by PEFT
         if isinstance(layer, torch.nn.Linear) and not name.endswith("base_layer") and ".lora_" not in name:
             shapes[name] = (layer.in_features, layer.out_features)
-    return ModelSpec(name=loaded.name, linear_shapes=shapes, language_model_marker=LANGUAGE_MODEL_MARKER)
+    return ModelSpec(name=loaded.name, linear_shapes=shapes, language_model_marker=loaded.marker)

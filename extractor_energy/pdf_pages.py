@@ -16,6 +16,7 @@ import pypdfium2.raw as pdfium_c
 from PIL import Image
 
 from .documents import DocumentError, DocumentLimits
+from .page_text import TextBox
 
 PDFIUM_LOCK = threading.RLock()
 
@@ -24,12 +25,14 @@ def render_pdf(
     data: bytes,
     limits: DocumentLimits,
     postprocess: Callable[[Image.Image], Image.Image] | None = None,
+    text_layers: list[list[TextBox]] | None = None,
 ) -> list[Image.Image]:
     """Render every page at ``limits.pdf_dpi`` (capped at ``max_image_pixels`` per page).
 
     ``postprocess`` runs on each page right after rendering (outside the lock), so
-    only one full-resolution render is alive at a time.  Raises :class:`DocumentError`
-    (422) for broken, encrypted, empty or too-long PDFs.
+    only one full-resolution render is alive at a time.  When ``text_layers`` is a list,
+    each page's text layer (:func:`page_text_boxes`) is appended to it.  Raises
+    :class:`DocumentError` (422) for broken, encrypted, empty or too-long PDFs.
     """
     with PDFIUM_LOCK:
         pdf = _open(data)
@@ -51,6 +54,8 @@ def render_pdf(
         for index in range(count):
             with PDFIUM_LOCK:
                 image = _render_page(pdf, index, limits)
+                if text_layers is not None:
+                    text_layers.append(page_text_boxes(pdf, index))
             pages.append(postprocess(image) if postprocess else image)
         return pages
     finally:
@@ -112,5 +117,33 @@ def _render_page(pdf: pdfium.PdfDocument, index: int, limits: DocumentLimits) ->
             return image.convert("RGB") if image.mode != "RGB" else image.copy()
         finally:
             bitmap.close()
+    finally:
+        page.close()
+
+
+def page_text_boxes(pdf: pdfium.PdfDocument, index: int) -> list[TextBox]:
+    """The page's text layer as positioned runs (top-down y, in points); ``[]`` when it has none.
+
+    A text layer that cannot be read is treated as absent (the page is then OCR'd): never an error.
+    """
+    try:
+        page = pdf[index]
+    except Exception:
+        return []
+    try:
+        textpage = page.get_textpage()
+        try:
+            height = page.get_height()
+            boxes = []
+            for i in range(textpage.count_rects()):
+                left, bottom, right, top = textpage.get_rect(i)
+                text = textpage.get_text_bounded(left, bottom, right, top)
+                if text.strip():
+                    boxes.append(TextBox(" ".join(text.split()), left, height - top, right, height - bottom))
+            return boxes
+        finally:
+            textpage.close()
+    except Exception:
+        return []
     finally:
         page.close()

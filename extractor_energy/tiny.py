@@ -1,4 +1,5 @@
-"""Build a small Qwen-VL model of the real architecture, offline, with random weights.
+"""Build a small model of a real architecture, offline, with random weights: Qwen-VL (``vlm``
+family) or Llama (``text`` family: a causal LM with a chat template, like SmolLM2).
 
 The result is a normal ``save_pretrained`` checkpoint (config, weights, tokenizer, processor,
 chat template), so the service loads it through exactly the code that loads a real one. Used by
@@ -18,7 +19,7 @@ from transformers import PreTrainedTokenizerFast, Qwen2_5_VLConfig, Qwen2_5_VLFo
 from .processor import ImageOnlyQwen2_5_VLProcessor, ImageOnlyQwen2VLProcessor
 from .schema import ALL_FIELDS
 
-Family = Literal["qwen2_5_vl", "qwen2_vl"]
+Family = Literal["qwen2_5_vl", "qwen2_vl", "text"]
 Size = Literal["tiny", "bench"]
 
 SPECIAL_TOKENS = [
@@ -34,6 +35,12 @@ CHAT_TEMPLATE = (
     "{% if part['type'] == 'image' %}<|vision_start|><|image_pad|><|vision_end|>"
     "{% elif part['type'] == 'text' %}{{ part['text'] }}{% endif %}{% endfor %}{% endif %}"
     "<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+#: ChatML template for the text family: plain-string message contents (what causal LMs' templates take).
+TEXT_CHAT_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
 
 SIZES: dict[str, dict[str, int]] = {
@@ -82,6 +89,8 @@ def build_tiny_model(out_dir: str | Path, family: Family = "qwen2_5_vl", size: S
     dims = SIZES[size]
     torch.manual_seed(seed)
     tokenizer = build_tokenizer(dims["vocab"])
+    if family == "text":
+        return _build_text_model(out, tokenizer, dims, size)
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
     head_dim = dims["hidden"] // dims["heads"]
     half = head_dim // 2
@@ -122,4 +131,25 @@ def build_tiny_model(out_dir: str | Path, family: Family = "qwen2_5_vl", size: S
     model.save_pretrained(out)
     image_processor = Qwen2VLImageProcessorPil(min_pixels=56 * 56, max_pixels=448 * 448)
     processor_cls(image_processor=image_processor, tokenizer=tokenizer, chat_template=CHAT_TEMPLATE).save_pretrained(out)
+    return out
+
+
+def _build_text_model(out: Path, tokenizer: PreTrainedTokenizerFast, dims: dict[str, int], size: str) -> Path:
+    """A Llama-architecture causal LM (SmolLM2's family) with a ChatML template."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    eos, pad = tokenizer.convert_tokens_to_ids("<|im_end|>"), tokenizer.convert_tokens_to_ids("<|endoftext|>")
+    config = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=dims["hidden"], intermediate_size=dims["inter"],
+        num_hidden_layers=dims["layers"], num_attention_heads=dims["heads"], num_key_value_heads=dims["kv_heads"],
+        max_position_embeddings=8192, bos_token_id=None, eos_token_id=eos, pad_token_id=pad, tie_word_embeddings=True,
+        initializer_range=0.15 if size == "tiny" else 0.02,
+    )
+    model = LlamaForCausalLM(config)
+    model.generation_config.eos_token_id = eos
+    model.generation_config.pad_token_id = pad
+    model.generation_config.do_sample = False
+    model.save_pretrained(out)
+    tokenizer.chat_template = TEXT_CHAT_TEMPLATE
+    tokenizer.save_pretrained(out)
     return out

@@ -31,12 +31,13 @@ import torch
 
 from . import __version__
 from .config import Settings
-from .datasets import DatasetError, DatasetRow, load_split, read_summary, row_pages
+from .datasets import DatasetError, DatasetRow, load_split, read_summary, row_page_texts, row_pages
 from .documents import DocumentLimits
 from .evaluation import EvalItem, EvalReport, predict_local, score_predictions
 from .finetune import DEFAULT_TARGETS, LoraSettings, TrainExample, answer_text, train_lora
 from .keys import BillKey, KeyError_, make_key
-from .model import LoadedModel, load_model, wrap_for_adapters
+from .model import LoadedModel, default_targets, load_model, wrap_for_adapters
+from .page_text import prompt_text
 from .prompts import ADAPTER_PROMPT
 from .publish import fsync_tree, publishing, replace_dir, staging_path
 from .schema import ALL_FIELDS
@@ -49,7 +50,7 @@ DEFAULT_CONFIG = Path("training/config.yaml")
 #: config keys that change what is trained: a checkpoint made with other values cannot be resumed
 _RESUME_SENSITIVE = (
     "rank", "alpha", "dropout", "target_modules", "learning_rate", "batch_size", "grad_accum", "epochs", "max_steps",
-    "warmup_ratio", "weight_decay", "seed", "max_pixels", "min_pixels",
+    "warmup_ratio", "weight_decay", "seed", "max_pixels", "min_pixels", "fields", "init_adapter", "text_max_tokens",
 )
 
 
@@ -64,7 +65,7 @@ class TrainConfig:
     rank: int = 16
     alpha: float = 32
     dropout: float = 0.05
-    target_modules: str | list[str] = DEFAULT_TARGETS
+    target_modules: str | list[str] | None = None  # None: every projection of the model family's language model
     learning_rate: float = 2e-4
     batch_size: int = 1
     grad_accum: int = 8
@@ -83,6 +84,12 @@ class TrainConfig:
     eval_max_new_tokens: int | None = None  # None: the server's EXTRACTOR_MAX_NEW_TOKENS
     eval_batch_size: int = 4
     eval_constrained: bool | None = None  # None: the server's EXTRACTOR_CONSTRAINED_DECODING
+    #: the fields the adapter writes (its metadata ``fields``: serving constrains decoding to them); None: all
+    fields: list[str] | None = None
+    #: start from this adapter's weights (e.g. the generic adapter, for a specialised one)
+    init_adapter: str | None = None
+    #: text family: page text is cut to this many tokens (None: the server's EXTRACTOR_TEXT_MAX_TOKENS)
+    text_max_tokens: int | None = None
 
     @classmethod
     def load(cls, path: str | Path | None, overrides: dict[str, Any] | None = None) -> "TrainConfig":
@@ -117,6 +124,10 @@ class TrainConfig:
         if self.max_steps is not None and self.max_steps <= 0:
             raise TrainingError(f"max_steps must be positive, got {self.max_steps}")
         targets = self.target_modules
+        if self.fields is not None:
+            unknown = [f for f in self.fields if f not in ALL_FIELDS]
+            if unknown or not self.fields:
+                raise TrainingError(f"fields must be contract fields; unknown: {', '.join(unknown) or '(empty list)'}")
         if isinstance(targets, str) and targets != "all-linear":
             try:
                 re.compile(targets)
@@ -128,12 +139,13 @@ class TrainConfig:
                 "keep the default (language model projections)"
             )
 
-    def lora_settings(self, device: torch.device) -> LoraSettings:
+    def lora_settings(self, device: torch.device, family: str = "vlm") -> LoraSettings:
         checkpointing = self.gradient_checkpointing
         if checkpointing == "auto":
             checkpointing = device.type == "cuda"
         shared = {f.name: getattr(self, f.name) for f in fields(LoraSettings) if f.name in self.__dataclass_fields__}
         shared["gradient_checkpointing"] = bool(checkpointing)
+        shared["target_modules"] = self.target_modules or default_targets(family)
         return LoraSettings(**shared)
 
 
@@ -185,19 +197,35 @@ def _limits(settings: Settings) -> DocumentLimits:
 
 
 class _LazyExample:
-    """A ``TrainExample`` whose pages are decoded when the trainer asks for them (large data sets)."""
+    """A VLM ``TrainExample`` whose pages are decoded when the trainer asks for them (large data sets)."""
 
-    def __init__(self, dataset: Path, row: DatasetRow, key: BillKey, limits: DocumentLimits):
+    def __init__(self, dataset: Path, row: DatasetRow, key: BillKey, limits: DocumentLimits, answer: str):
         self._dataset, self._row, self._limits = dataset, row, limits
-        self.key, self.answer = key, answer_text(row.data)
+        self.key, self.answer, self.text = key, answer, None
 
     @property
     def pages(self) -> list:
         return row_pages(self._dataset, self._row, self._limits)
 
 
-def eval_items(dataset: Path, rows: list[DatasetRow], key: BillKey, limits: DocumentLimits) -> list[EvalItem]:
-    return [EvalItem(id=r.id, pages=partial(row_pages, dataset, r, limits), gold=r.data, key=key) for r in rows]
+def row_text(loaded: LoadedModel, dataset: Path, row: DatasetRow, max_tokens: int) -> str | None:
+    """Text family: the row's page text exactly as the server builds the prompt; VLM family: None."""
+    if loaded.family != "text":
+        return None
+    return prompt_text(row_page_texts(dataset, row), loaded.tokenizer, max_tokens)
+
+
+def eval_items(dataset: Path, rows: list[DatasetRow], key: BillKey, limits: DocumentLimits,
+               loaded: LoadedModel | None = None, text_max_tokens: int = 1024) -> list[EvalItem]:
+    """Evaluation items; for the text family each carries its page text (and no pages)."""
+    items = []
+    for r in rows:
+        if loaded is not None and loaded.family == "text":
+            items.append(EvalItem(id=r.id, pages=[], gold=r.data, key=key,
+                                  text=partial(row_text, loaded, dataset, r, text_max_tokens)))
+        else:
+            items.append(EvalItem(id=r.id, pages=partial(row_pages, dataset, r, limits), gold=r.data, key=key))
+    return items
 
 
 def _evaluate(loaded: LoadedModel, items: list[EvalItem], adapter: str | None, config: TrainConfig, settings: Settings,
@@ -210,11 +238,11 @@ def _evaluate(loaded: LoadedModel, items: list[EvalItem], adapter: str | None, c
             loaded, items, adapter_name=adapter, batch_size=config.eval_batch_size,
             max_new_tokens=config.eval_max_new_tokens or settings.max_new_tokens,
             constrained=settings.constrained_decoding if config.eval_constrained is None else config.eval_constrained,
-            progress=bar,
+            progress=bar, fields=config.fields,
         )
     finally:
         bar.close()
-    return score_predictions(items, predictions)
+    return score_predictions(items, predictions, fields=config.fields)
 
 
 def _is_key(name: str) -> bool:
@@ -326,7 +354,7 @@ def run_training(
     limits = _limits(settings)
     checkpoints = Path(checkpoint_dir) if checkpoint_dir else Path("training/runs") / key.key
     run_info = {
-        "dataset_fingerprint": summary["fingerprint"], "base_model": settings.model, "key": key.key,
+        "dataset_fingerprint": summary["fingerprint"], "base_model": str(settings.model), "key": key.key,
         "config": {**asdict(config), "max_pixels": settings.model_max_pixels, "min_pixels": settings.model_min_pixels},
     }
     start_state = _load_checkpoint(checkpoints, run_info) if resume else None
@@ -339,18 +367,23 @@ def run_training(
 
     started = time.perf_counter()
     loaded = load_model(settings)  # the serving loader: processor, pixel budget, device, dtype
-    lora = config.lora_settings(loaded.device)
-    val_items = eval_items(dataset_dir, val_rows, key, limits) if val_rows and (config.eval_before or config.eval_after) else []
+    lora = config.lora_settings(loaded.device, loaded.family)
+    text_tokens = config.text_max_tokens or settings.text_max_tokens
+    val_items = (eval_items(dataset_dir, val_rows, key, limits, loaded, text_tokens)
+                 if val_rows and (config.eval_before or config.eval_after) else [])
     before = None
     if config.eval_before and val_items:
         before = _evaluate(loaded, val_items, None, config, settings, "base model", show_progress)
         log.info("base model on val: micro F1 %.3f, exact match %.3f", before.micro_f1, before.exact_match)
 
     examples: list[Any]
-    if len(train_rows) <= lora.max_cached_examples:
-        examples = [TrainExample(row_pages(dataset_dir, r, limits), key, answer_text(r.data)) for r in train_rows]
+    if loaded.family == "text":  # page text is small and stored in the data set: no lazy loading needed
+        examples = [TrainExample([], key, answer_text(r.data, config.fields), row_text(loaded, dataset_dir, r, text_tokens))
+                    for r in train_rows]
+    elif len(train_rows) <= lora.max_cached_examples:
+        examples = [TrainExample(row_pages(dataset_dir, r, limits), key, answer_text(r.data, config.fields)) for r in train_rows]
     else:
-        examples = [_LazyExample(dataset_dir, r, key, limits) for r in train_rows]
+        examples = [_LazyExample(dataset_dir, r, key, limits, answer_text(r.data, config.fields)) for r in train_rows]
     base = loaded.model.unload()  # drop the serving wrapper's placeholder adapter; a fresh LoRA goes on
     from tqdm.auto import tqdm
 
@@ -387,7 +420,7 @@ def run_training(
         bar.close()
     train_s = time.perf_counter() - train_started
     peft_model = result.model
-    peft_model.peft_config["default"].base_model_name_or_path = settings.model  # what the server compares to
+    peft_model.peft_config["default"].base_model_name_or_path = loaded.name  # what the server compares to
 
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = staging_path(output_dir, "staging")
@@ -402,8 +435,8 @@ def run_training(
         del peft_model, result.model
         gc.collect()
         serving = LoadedModel(
-            model=wrap_for_adapters(base), processor=loaded.processor, name=loaded.name, family=loaded.family,
-            device=loaded.device, dtype=loaded.dtype,
+            model=wrap_for_adapters(base, loaded.family), processor=loaded.processor, name=loaded.name, family=loaded.family,
+            device=loaded.device, dtype=loaded.dtype, architecture=loaded.architecture,
         )
         _check_servable(staging, output_dir.name if _is_key(output_dir.name) else key.key, serving, settings)
         after = None
@@ -419,10 +452,10 @@ def run_training(
             "key": key.key,
             "concessionaria": key.concessionaria,
             "uf": key.uf,
-            "base_model": settings.model,
+            "base_model": loaded.name,
             "model_family": loaded.family,
             "prompt": ADAPTER_PROMPT,
-            "fields": list(ALL_FIELDS),
+            "fields": list(config.fields or ALL_FIELDS),
             "training": {
                 **run_info["config"], "lora": {"r": lora.rank, "alpha": lora.alpha, "dropout": lora.dropout},
                 "steps": result.steps, "resumed_from_step": resumed_from, "device": str(loaded.device),

@@ -100,3 +100,49 @@ def install_adapter(source: Path, adapters_dir: Path, key: str) -> Path:
 
 def read_json(path: Path) -> dict:
     return json.loads(path.read_text())
+
+
+# ---------------------------------------------------------------------------- text family
+@pytest.fixture(scope="session")
+def tiny_text_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random-weight Llama-architecture causal LM (the text family), built offline."""
+    from extractor_energy.tiny import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("models") / "tiny-text", family="text")
+
+
+def bill_text(seed: int = 0) -> str:
+    """Page text like the OCR/text-layer output the text family reads."""
+    return (f"UNIDADE CONSUMIDORA | {1000 + seed}\nCONTA MÊS | TOTAL A PAGAR | VENCIMENTO\n"
+            f"0{seed % 9 + 1}/2025 | R$ {seed + 10},45 | 10/0{seed % 9 + 1}/2025")
+
+
+@pytest.fixture(scope="session")
+def text_adapter_factory(tiny_text_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+    """``text_adapter_factory(answer_dict, steps=60) -> folder``: a text-family LoRA adapter that always writes ``answer_dict``."""
+    from extractor_energy.finetune import LoraSettings, TrainExample, answer_text, train_lora
+    from extractor_energy.keys import make_key
+    from extractor_energy.model import default_targets, load_text_tokenizer
+    from transformers import AutoModelForCausalLM
+
+    cache: dict[str, Path] = {}
+    root = tmp_path_factory.mktemp("trained-text-adapters")
+    tokenizer = load_text_tokenizer(tiny_text_model_dir)
+
+    def make(answer: dict, steps: int = 60, rank: int = 8) -> Path:
+        text = answer_text(answer)
+        tag = f"{text}|{steps}|{rank}"
+        if tag not in cache:
+            base = AutoModelForCausalLM.from_pretrained(tiny_text_model_dir)
+            key = make_key("EQUATORIAL", "GO")
+            examples = [TrainExample([], key, text, text=bill_text(i)) for i in range(4)]
+            settings = LoraSettings(rank=rank, alpha=2 * rank, dropout=0.0, learning_rate=1e-2, max_steps=steps,
+                                    batch_size=2, target_modules=default_targets("text"))
+            result = train_lora(base, tokenizer, examples, settings)
+            result.model.peft_config["default"].base_model_name_or_path = str(tiny_text_model_dir)
+            out = root / f"adapter-{len(cache)}"
+            result.model.save_pretrained(out)
+            cache[tag] = out
+        return cache[tag]
+
+    return make

@@ -32,6 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--val-fraction", type=float, default=0.1, help="share of bills held out for validation (default 0.1)")
     parser.add_argument("--seed", type=int, default=0, help="split seed (default 0); the split is a hash of seed and bill")
     parser.add_argument("--max-pdf-pages", type=int, default=4, help="reject bills with more pages (the server's EXTRACTOR_MAX_PDF_PAGES, default 4)")
+    parser.add_argument("--page-text", action=argparse.BooleanOptionalAction, default=True,
+                        help="store each bill's page text (PDF text layer, else OCR) for the text model family, so "
+                             "training never re-runs OCR (default on; --no-page-text for VLM-only data sets)")
     parser.add_argument("--json", action="store_true", help="print summary.json instead of the short report")
     return parser
 
@@ -45,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = prepare_dataset(
             args.data_dir, args.concessionaria, args.uf, args.output_dir,
-            val_fraction=args.val_fraction, seed=args.seed, limits=limits,
+            val_fraction=args.val_fraction, seed=args.seed, limits=limits, page_text=args.page_text,
+            show_progress=not args.json,
         )
     except DatasetError as exc:
         for row in exc.rejected:

@@ -36,6 +36,10 @@ def _bool(text: str) -> bool | str:
     raise argparse.ArgumentTypeError(f"expected true, false or auto, got {text!r}")
 
 
+def _field_list(text: str) -> list[str]:
+    return [f.strip() for f in text.split(",") if f.strip()]
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", required=True, help="prepared data set (training/prepare_dataset.py)")
@@ -58,6 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--warmup-ratio", type=float)
     g.add_argument("--weight-decay", type=float)
     g.add_argument("--seed", type=int)
+    g.add_argument("--fields", type=_field_list,
+                   help="comma-separated contract fields the adapter writes (default: all); saved in its metadata")
+    g.add_argument("--init-adapter", help="start from this adapter's weights (same rank/targets), e.g. the generic adapter")
+    g.add_argument("--text-max-tokens", type=int, help="text family: page-text token budget (default EXTRACTOR_TEXT_MAX_TOKENS)")
     g.add_argument("--max-pixels", type=int, help="page pixel budget (default: the server's EXTRACTOR_MODEL_MAX_PIXELS)")
     g.add_argument("--min-pixels", type=int)
     g.add_argument("--gradient-checkpointing", type=_bool, help="true, false or auto (on GPU)")
@@ -81,7 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
 OVERRIDES = (
     "rank", "alpha", "dropout", "target_modules", "learning_rate", "batch_size", "grad_accum", "epochs", "max_steps",
     "warmup_ratio", "weight_decay", "seed", "max_pixels", "min_pixels", "gradient_checkpointing", "save_every",
-    "eval_max_new_tokens", "eval_batch_size", "eval_before", "eval_after", "eval_constrained",
+    "eval_max_new_tokens", "eval_batch_size", "eval_before", "eval_after", "eval_constrained", "fields", "init_adapter",
+    "text_max_tokens",
 )
 
 

@@ -17,6 +17,7 @@ from ..config import Settings, get_settings
 from ..constrained import schema_constraint_factory
 from ..metrics import Metrics
 from ..model import LoadedModel, load_model, model_spec
+from ..page_text import PageTextPool, PageTextReader
 from ..scheduler import Scheduler
 from ..service import ExtractionService
 from .auth import install_security
@@ -44,7 +45,15 @@ def build_service(settings: Settings, loaded: LoadedModel, metrics: Metrics) -> 
     )
     factory = schema_constraint_factory(loaded, max_new_tokens=settings.max_new_tokens) if settings.constrained_decoding else None
     scheduler = Scheduler(loaded, registry, settings, metrics, extra_processors=factory)
-    return ExtractionService(settings=settings, loaded=loaded, registry=registry, scheduler=scheduler, metrics=metrics)
+    page_texts = None
+    if loaded.family == "text":
+        reader = PageTextReader(
+            ocr_threads=settings.ocr_threads, use_pdf_text_layer=settings.pdf_text_layer, ocr_max_pixels=settings.ocr_max_pixels
+        )
+        page_texts = PageTextPool(reader, settings.ocr_workers)
+    return ExtractionService(
+        settings=settings, loaded=loaded, registry=registry, scheduler=scheduler, metrics=metrics, page_texts=page_texts
+    )
 
 
 def create_app(settings: Settings | None = None, loaded: LoadedModel | None = None) -> FastAPI:
@@ -67,6 +76,8 @@ def create_app(settings: Settings | None = None, loaded: LoadedModel | None = No
             yield
         finally:
             await asyncio.to_thread(service.scheduler.stop, settings.shutdown_grace_s)
+            if service.page_texts is not None:
+                service.page_texts.close()
             if watcher:
                 watcher.stop()
 

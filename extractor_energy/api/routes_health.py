@@ -20,7 +20,7 @@ async def readyz(request: Request, response: Response) -> dict:
     if not ready:
         response.status_code = 503
         return {"status": "not ready"}
-    return {"status": "ready", "model": service.loaded.name, "device": str(service.loaded.device), "queue_depth": service.scheduler.queue_depth}
+    return {"status": "ready", "model": service.loaded.name, "model_family": service.loaded.family, "device": str(service.loaded.device), "queue_depth": service.scheduler.queue_depth}
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)

@@ -17,6 +17,7 @@ class Warning_(BaseModel):
 
 class Timings(BaseModel):
     decode: float = Field(description="file decoding and page rendering, ms")
+    ocr: float = Field(0.0, description="text family: reading page text (PDF text layer or OCR), ms; 0 for the VLM family")
     queue: float = Field(description="waiting for the inference worker, ms")
     preprocess: float = Field(description="processor (tokenise + image patches) for the batch, ms")
     generate: float = Field(description="generate() for the batch this request ran in, ms")
@@ -29,7 +30,8 @@ class ExtractResponse(BaseModel):
     uf: str = Field(description="state code")
     adapter: str | None = Field(description="key of the LoRA adapter used, or null for the base model with the utility's prompt")
     adapter_version: str | None = Field(description="fingerprint of the adapter version that served this request")
-    model: str = Field(description="base model served")
+    model: str = Field(description="base model served (Hub id, or the configured name)")
+    model_family: Literal["vlm", "text"] = Field(description="vlm: page images -> vision-language model; text: page text (PDF text layer or OCR) -> causal LM")
     pages: int = Field(description="pages given to the model (PDF pages, 1 for images)")
     data: BillData = Field(description="the output contract: every field present, null/false/[] when absent")
     confidence: dict[str, float] = Field(description="per field the model wrote: lowest token probability of its value, 0..1")

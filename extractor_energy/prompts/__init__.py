@@ -41,8 +41,15 @@ def instruction(key: BillKey, with_adapter: bool) -> str:
     return f"{base_prompt()}\n\nDistribuidora: {key.concessionaria.upper()} ({key.uf}).\n{utility_notes(key.concessionaria)}"
 
 
-def build_messages(key: BillKey, pages: int, with_adapter: bool) -> list[dict[str, Any]]:
-    """Chat messages: every page as an image, then the instruction."""
+def build_messages(key: BillKey, pages: int, with_adapter: bool, document_text: str | None = None) -> list[dict[str, Any]]:
+    """Chat messages for one bill.
+
+    VLM family (``document_text`` None): every page as an image, then the instruction.
+    Text family: the instruction, then the bill's page text, as one plain-text user turn (the
+    form every causal LM's chat template accepts).
+    """
+    if document_text is not None:
+        return [{"role": "user", "content": f"{instruction(key, with_adapter)}\n\nTexto da fatura:\n{document_text}"}]
     content: list[dict[str, Any]] = [{"type": "image"} for _ in range(pages)]
     content.append({"type": "text", "text": instruction(key, with_adapter)})
     return [{"role": "user", "content": content}]

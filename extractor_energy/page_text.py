@@ -1,0 +1,275 @@
+"""Page text for the text model family: a PDF page's own text layer, or OCR of the page image.
+
+Both sources give positioned pieces of text (:class:`TextBox`); :func:`rebuild_lines` turns them
+into lines in reading order, so a label and its value printed on one line stay on one text line
+and columns stay apart (`` | `` where the gap is wide). :func:`compact` then drops what costs
+prompt tokens and carries nothing (empty and repeated lines, runs of spaces, dot leaders).
+
+OCR is rapidocr (PP-OCR ONNX models bundled in its wheel: nothing to download). Pages scanned
+sideways or upside down are turned upright first: most text boxes taller than wide means 90°,
+most lines classified as 180° by PP-OCR's direction classifier means 180°.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import statistics
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from PIL import Image
+
+log = logging.getLogger(__name__)
+
+#: Gap between two pieces of one line, in character widths, from which they are columns (`` | ``).
+COLUMN_GAP_CHARS = 3.0
+#: A PDF page with fewer non-space characters than this in its text layer is OCR'd instead.
+MIN_TEXT_LAYER_CHARS = 20
+PAGE_SEPARATOR = "\n--- página {n} ---\n"
+
+Source = Literal["pdf_text", "ocr", "none"]
+
+
+@dataclass(frozen=True)
+class TextBox:
+    """A piece of text and its box, in page coordinates with y growing downwards."""
+
+    text: str
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+
+    @property
+    def height(self) -> float:
+        return max(self.y1 - self.y0, 1e-6)
+
+    @property
+    def char_width(self) -> float:
+        return max(self.x1 - self.x0, 1e-6) / max(len(self.text), 1)
+
+
+@dataclass
+class PageText:
+    """The text of one page, where it came from, and what reading it cost."""
+
+    text: str
+    source: Source
+    ms: float = 0.0
+    rotated: int = 0  # degrees the page image was turned before OCR
+    warning: str | None = None
+
+
+def rebuild_lines(boxes: list[TextBox]) -> list[str]:
+    """Group boxes into lines (vertical overlap), order lines top-down and pieces left-right."""
+    lines: list[list[TextBox]] = []
+    for box in sorted((b for b in boxes if b.text.strip()), key=lambda b: ((b.y0 + b.y1) / 2, b.x0)):
+        centre = (box.y0 + box.y1) / 2
+        target = None
+        for line in reversed(lines[-3:]):  # only recent lines can still overlap (sorted by centre)
+            top = statistics.median(b.y0 for b in line)
+            bottom = statistics.median(b.y1 for b in line)
+            overlap = min(bottom, box.y1) - max(top, box.y0)
+            if top <= centre <= bottom and overlap >= 0.5 * min(bottom - top, box.height):
+                target = line
+                break
+        if target is None:
+            lines.append([box])
+        else:
+            target.append(box)
+    return [_join(sorted(line, key=lambda b: b.x0)) for line in lines]
+
+
+def _join(line: list[TextBox]) -> str:
+    parts = [line[0].text.strip()]
+    for previous, box in zip(line, line[1:]):
+        gap = box.x0 - previous.x1
+        width = min(previous.char_width, box.char_width)
+        parts.append(" | " if gap > COLUMN_GAP_CHARS * width else " ")
+        parts.append(box.text.strip())
+    return "".join(parts)
+
+
+_SPACES = re.compile(r"[ \t\u00a0]+")
+_LEADERS = re.compile(r"([.\-_*=·])\1{3,}")
+#: Lines at least this long without a single digit are prose (notices, legal text): no field lives there.
+PROSE_MIN_CHARS = 60
+
+
+def compact(lines: list[str]) -> str:
+    """Fewer prompt tokens, same fields: drop empty, repeated and prose lines; squeeze spaces and leaders.
+
+    Prompt length dominates both training and serving time on a CPU (Portuguese tokenises poorly),
+    and bills carry paragraphs of notices that hold no field of the contract.
+    """
+    out: list[str] = []
+    for line in lines:
+        line = _LEADERS.sub(r"\1\1", _SPACES.sub(" ", line)).strip(" |")
+        if not line or (out and out[-1] == line):
+            continue
+        if len(line) >= PROSE_MIN_CHARS and not any(c.isdigit() for c in line):
+            continue
+        out.append(line)
+    return "\n".join(out)
+
+
+def document_text(pages: list[str]) -> str:
+    """All pages' text as one text (a page marker before every page after the first)."""
+    parts = []
+    for n, text in enumerate(pages, start=1):
+        if n > 1:
+            parts.append(PAGE_SEPARATOR.format(n=n))
+        parts.append(text)
+    return "".join(parts).strip()
+
+
+def fit_to_tokens(text: str, tokenizer: Any, max_tokens: int) -> tuple[str, bool]:
+    """``text`` cut at a line end to at most ``max_tokens`` tokens (the head of a bill holds its fields)."""
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    if len(ids) <= max_tokens:
+        return text, False
+    head = tokenizer.decode(ids[:max_tokens])
+    return (head[: head.rfind("\n")] if "\n" in head else head).rstrip(), True
+
+
+def prompt_text(page_texts: list[str], tokenizer: Any, max_tokens: int) -> str:
+    """What the text family puts in the prompt for a bill: its pages' text, cut to ``max_tokens``.
+
+    Serving, training and evaluation all call this, so a model is trained on exactly what it is served.
+    """
+    return fit_to_tokens(document_text(page_texts), tokenizer, max_tokens)[0]
+
+
+def text_layer_usable(boxes: list[TextBox] | None) -> bool:
+    return bool(boxes) and sum(len(b.text.replace(" ", "")) for b in boxes or []) >= MIN_TEXT_LAYER_CHARS
+
+
+class OcrEngine:
+    """One rapidocr pipeline (not shared between threads: :class:`PageTextReader` keeps one per thread)."""
+
+    def __init__(self, threads: int = 1):
+        try:
+            from rapidocr import RapidOCR
+        except ImportError as exc:  # pragma: no cover - a declared dependency
+            raise RuntimeError(f"OCR needs the rapidocr and onnxruntime packages ({exc})") from None
+        logging.getLogger("RapidOCR").setLevel(logging.WARNING)
+        self._ocr = RapidOCR(params={
+            "Global.log_level": "warning",
+            "EngineConfig.onnxruntime.intra_op_num_threads": threads,
+            "EngineConfig.onnxruntime.inter_op_num_threads": 1,
+            # detection at most 1280 px on the long side: ~2x faster than the default on A4 pages, same lines found
+            "Det.limit_type": "max",
+            "Det.limit_side_len": 1280,
+        })
+        self._directions: list[str] = []
+        original = self._ocr.cls_and_rotate
+
+        def capture(images: Any) -> Any:  # keep PP-OCR's per-line direction labels ("0" / "180")
+            result = original(images)  # (rotated crops, TextClsOutput)
+            self._directions = [str(label) for label, _ in (result[1].cls_res or [])]
+            return result
+
+        self._ocr.cls_and_rotate = capture
+
+    def boxes(self, image: Image.Image) -> tuple[list[TextBox], float]:
+        """Text boxes of ``image`` and the share of them that PP-OCR reads as upside down."""
+        import numpy as np
+
+        self._directions = []
+        result = self._ocr(np.asarray(image.convert("RGB")))
+        if result.boxes is None or result.txts is None:
+            return [], 0.0
+        out = []
+        for points, text in zip(result.boxes, result.txts):
+            xs, ys = [p[0] for p in points], [p[1] for p in points]
+            out.append(TextBox(str(text), float(min(xs)), float(min(ys)), float(max(xs)), float(max(ys))))
+        flipped = sum(1 for d in self._directions if d == "180") / len(self._directions) if self._directions else 0.0
+        return out, flipped
+
+    def read_upright(self, image: Image.Image) -> tuple[list[TextBox], int]:
+        """OCR ``image``, turning it first when the page lies sideways or upside down."""
+        boxes, flipped = self.boxes(image)
+        rotated = 0
+        worded = [b for b in boxes if len(b.text.strip()) >= 3]
+        if worded and sum(1 for b in worded if b.height > 1.5 * (b.x1 - b.x0)) > 0.5 * len(worded):
+            rotated = 90
+            image = image.rotate(90, expand=True)
+            boxes, flipped = self.boxes(image)
+        if boxes and flipped > 0.6:
+            rotated = (rotated + 180) % 360
+            image = image.rotate(180, expand=True)
+            boxes, flipped = self.boxes(image)
+        return boxes, rotated
+
+
+@dataclass
+class PageTextReader:
+    """Reads page text: the PDF text layer when usable, else OCR (one engine per thread, made on first use)."""
+
+    ocr_threads: int = 1
+    use_pdf_text_layer: bool = True
+    ocr_max_pixels: int = 4_000_000
+    _local: threading.local = field(default_factory=threading.local, repr=False)
+
+    def engine(self) -> OcrEngine:
+        engine = getattr(self._local, "engine", None)
+        if engine is None:
+            engine = self._local.engine = OcrEngine(self.ocr_threads)
+        return engine
+
+    def read_page(self, image: Image.Image | None, text_layer: list[TextBox] | None = None) -> PageText:
+        """One page's text; an OCR failure becomes an empty page with a warning, never an exception."""
+        started = time.perf_counter()
+        if self.use_pdf_text_layer and text_layer_usable(text_layer):
+            return PageText(compact(rebuild_lines(text_layer or [])), "pdf_text", _ms(started))
+        if image is None:
+            return PageText("", "none", _ms(started), warning="the page has no image and no text layer")
+        try:
+            boxes, rotated = self.engine().read_upright(_fit(image, self.ocr_max_pixels))
+        except Exception as exc:  # one unreadable page must not fail the bill
+            log.warning("OCR failed on a page: %s", exc, exc_info=True)
+            return PageText("", "none", _ms(started), warning=f"OCR could not read this page ({type(exc).__name__})")
+        text = compact(rebuild_lines(boxes))
+        warning = None if text else "OCR found no text on this page"
+        return PageText(text, "ocr", _ms(started), rotated=rotated, warning=warning)
+
+
+def _fit(image: Image.Image, max_pixels: int) -> Image.Image:
+    pixels = image.width * image.height
+    if pixels <= max_pixels:
+        return image
+    scale = (max_pixels / pixels) ** 0.5
+    return image.resize((max(1, int(image.width * scale)), max(1, int(image.height * scale))), Image.Resampling.LANCZOS)
+
+
+def _ms(started: float) -> float:
+    return (time.perf_counter() - started) * 1000
+
+
+class PageTextPool:
+    """Reads the pages of documents on a bounded thread pool beside the model worker.
+
+    OCR is CPU work outside torch: running it here lets the next bills' OCR overlap with the
+    current batch's generation, and the pool size bounds how many pages are read at once.
+    """
+
+    def __init__(self, reader: PageTextReader, workers: int):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.reader = reader
+        self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="page-text")
+
+    async def read(self, pages: list[Image.Image], text_layers: list[list[TextBox]] | None) -> list[PageText]:
+        """Every page's text, pages read concurrently (within the pool's bound)."""
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        layers = list(text_layers or []) + [None] * (len(pages) - len(text_layers or []))
+        jobs = [loop.run_in_executor(self.executor, self.reader.read_page, page, layer) for page, layer in zip(pages, layers)]
+        return list(await asyncio.gather(*jobs))
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
