@@ -109,3 +109,18 @@ def test_pdf_text_layer_holds_the_printed_values_exactly(tmp_path) -> None:
     assert fmt.brl(credit.value, trailing_minus=True) in text
     drawn = {f.name: f.text for f in bill.fields if f.page == 0}
     assert drawn["vencimento"] in text and drawn["num_instalacao"] in text
+
+
+def test_known_layout_variants() -> None:
+    """CPFL old/new side by side; Energisa standard/Sul-Sudeste (plus the roll)."""
+    cpfl = set()
+    for seed in range(8):
+        bill = generate_bill("cpfl_paulista_sp", seed, render=False)
+        texts = {op.args[2] for op in bill.pages[0].ops if op.kind in ("text", "rtext")}
+        cpfl.add("new" if "Aviso importante" in texts or any(t.startswith("LOTE ") for t in texts) else "old")
+        month = next(f.text for f in bill.fields if f.name == "mes_referencia" and f.page == 0)
+        assert month == bill.content.printing.month(bill.data.mes_referencia)
+    assert cpfl == {"old", "new"}
+    sul = generate_bill("energisa_sul_sudeste_sp", 1, render=False)
+    assert sul.content.printing.month_style == "name_sp"
+    assert any(op.kind == "text" and op.args[2].startswith("ROTEIRO") for op in sul.pages[0].ops)

@@ -1,7 +1,14 @@
 """CPFL (Paulista, Piratininga, Santa Cruz, RGE): blue header band with "SEU CÓDIGO" and "Nº DA INSTALAÇÃO",
-reference month as ``Junho/2025``, credits with a trailing minus, two-column history table."""
+reference month as ``Junho/2025``, credits with a trailing minus, two-column history table.
+
+Two variants, as real CPFL bills show side by side: ``old`` (blue; "CONTA MÊS", totals without
+R$, the "VAMOS JUNTOS EVITAR O CORTE?" stamp) and ``new`` (2025 DANF3E: teal header, LOTE/Roteiro
+strip, "Ref: mês/ano" with ``DEZ/2025``, orange "Aviso importante" box)."""
 
 from __future__ import annotations
+
+import random
+from dataclasses import replace
 
 from ..canvas import WHITE, Page
 from ..content import BillContent
@@ -21,7 +28,14 @@ RENAME = {"tusd": "Consumo Uso Sistema [kWh] - TUSD", "te": "Consumo [kWh] - TE"
 
 def draw(c: BillContent) -> list[Page]:
     """Both pages of a CPFL bill."""
-    page, d, s = Page(), c.data, styled(STYLE, c)
+    variant = random.Random(c.render_seed + 21).choice(["old", "new"])
+    if variant == "new":
+        c.printing = replace(c.printing, month_style="abbr", labels={**c.printing.labels, "mes": "Ref: mês/ano"})
+        base = replace(STYLE, primary=(0, 120, 140), secondary=(40, 160, 80), light=(220, 240, 242), accent=(40, 160, 80))
+    else:
+        c.printing = replace(c.printing, total_style="plain", labels={**c.printing.labels, "mes": "CONTA MÊS"})
+        base = STYLE
+    page, d, s = Page(), c.data, styled(base, c)
     page.rect(0, 0, 210, 32, fill=s.primary)
     page.rect(6, 5, 50, 20, fill=WHITE, radius=2)
     logo(page, "cpfl", c.profile.brand, 9, 8)
@@ -41,6 +55,10 @@ def draw(c: BillContent) -> list[Page]:
     boxed(page, 136, 36, 66, 14, c.printing.label("total"), c.printing.total(d.valor_fatura), "valor_fatura", s.accent,
           value_size=13, radius=s.radius)
 
+    if variant == "new":
+        page.fit_text(8, 53.5, f"LOTE {c.meter[:2]}   Roteiro de Leitura {c.meter[2:6]}-{c.nf_number[:4]}   Nº Medidor "
+                      f"{c.meter}   Páginas 1/2   Data de Apresentação {fmt.dmy(c.emission)}", 194, size=5.4,
+                      color=s.label)
     y = customer(page, 8, 57, c, s, size=6.6)
     y = tariff_lines(page, 8, y + 1.5, c, s, ("Classificação:", "Fornecimento:", "Tensão Nominal:", "Modalidade Tarifária:"),
                  class_words="long", tipo_words="title", size=5.8)
@@ -71,6 +89,14 @@ def draw(c: BillContent) -> list[Page]:
     page.text(138, ry + 10, "Pix: pague pelo QR Code", size=6, bold=True, color=s.primary)
     page.text(138, ry + 14, "Fatura digital: cpfl.com.br", size=5.2, color=s.label)
     y = nf_block(page, 8, max(y, ry + 26) + 3, 194, c, s)
+    if variant == "new" and 248 - y > 26:
+        page.rect(8, y + 1, 194, 9, fill=(253, 226, 200), outline=(240, 120, 30), width=0.3, radius=1.5)
+        page.text(11, y + 4.6, "Aviso importante", size=6.2, bold=True, color=(200, 80, 10))
+        page.text(11, y + 8.2, "CDE Escassez Hídrica: valores já incluídos na tarifa. IBS (0,10%) e CBS (0,90%) "
+                  "simulados, sem cobrança.", size=5.2, color=s.ink)
+        y += 10
+    elif variant == "old" and 248 - y > 20:
+        page.rotated_text(105, y - 30, "VAMOS JUNTOS EVITAR O CORTE?", 13, 8, (235, 190, 190))
     messages_box(page, 8, y + 1, 194, 248, c, s, title="AVISOS")
     slip(page, 252, c, s, ("Nº da Instalação", "Referência", "Vencimento", "Total a Pagar"))
     return [page, second_page(c, s, MONTH)]

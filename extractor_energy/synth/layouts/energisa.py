@@ -1,7 +1,14 @@
 """Energisa (MT, MS, TO, PB, SE, AC, RO, Minas-Rio, Sul-Sudeste): green side strip, a stack of boxes on the
-right ("UNIDADE CONSUMIDORA" ``10/1234567-8``, "CÓD. CLIENTE", "MÊS REF." ``OUT/25``, due date, yellow total)."""
+right ("UNIDADE CONSUMIDORA" ``10/1234567-8``, "CÓD. CLIENTE", "MÊS REF." ``OUT/25``, due date, yellow total).
+
+Variants (Energisa prints three layouts): ``standard`` here, ``sul_sudeste`` (orange header band,
+"ROTEIRO / MATRÍCULA / DOM. BANC." strip, ``Dezembro / 2025``; always for Energisa Sul-Sudeste) and
+the roll (``roll.py``)."""
 
 from __future__ import annotations
+
+import random
+from dataclasses import replace
 
 from ..canvas import Page
 from ..content import BillContent
@@ -22,9 +29,17 @@ RENAME = {"tusd": "Consumo em kWh - TUSD", "te": "Consumo em kWh - TE", "cip": "
 
 def draw(c: BillContent) -> list[Page]:
     """Both pages of an Energisa bill."""
-    page, d, s = Page(), c.data, styled(STYLE, c)
+    sul = "SUL-SUDESTE" in c.data.distribuidora or random.Random(c.render_seed + 23).random() < 0.25
+    base = replace(STYLE, primary=(235, 110, 20), secondary=(0, 160, 200), light=(253, 232, 214)) if sul else STYLE
+    if sul:
+        c.printing = replace(c.printing, month_style="name_sp")
+    page, d, s = Page(), c.data, styled(base, c)
     page.rect(0, 0, 5, 297, fill=s.primary)
     page.rect(5, 0, 1.5, 297, fill=s.accent)
+    if sul:
+        page.rect(6.5, 0, 203.5, 5, fill=s.primary)
+        page.fit_text(12, 78.5, f"ROTEIRO {c.meter[:3]}.{c.meter[3:6]}   MATRÍCULA {c.nf_number[:6]}   DOM. BANC. NÃO   "
+                      f"DOM. ENT. SIM", 122, size=5.4, color=s.label)
     logo(page, "energisa", c.profile.brand, 12, 8)
     utility_lines(page, 12, 27, c, s, width=122, size=5.6)
     boxed(page, 140, 7, 62, 12, "UNIDADE CONSUMIDORA", d.num_instalacao, "num_instalacao", s.primary, value_size=12,
