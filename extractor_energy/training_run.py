@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import gc
+import hashlib
 import json
 import logging
 import math
@@ -25,7 +26,7 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import torch
 
@@ -318,9 +319,9 @@ def _load_checkpoint(folder: Path, run: dict[str, Any]) -> dict[str, Any] | None
 
 # ---------------------------------------------------------------------------- the run
 def run_training(
-    dataset_dir: str | Path,
-    concessionaria: str,
-    uf: str,
+    dataset_dir: str | Path | Sequence[str | Path],
+    concessionaria: str | None,
+    uf: str | None,
     output_dir: str | Path,
     *,
     config: TrainConfig | None = None,
@@ -332,29 +333,52 @@ def run_training(
     show_progress: bool = True,
     on_step: Callable[[int, int, float], None] | None = None,
 ) -> TrainingOutcome:
-    """Train, evaluate and publish the adapter for ``concessionaria``/``uf`` into ``output_dir``."""
+    """Train, evaluate and publish the adapter for ``concessionaria``/``uf`` into ``output_dir``.
+
+    Several data sets (each prepared for its own key) with ``concessionaria``/``uf`` None train one
+    *generic* adapter on all of them: the layout-independent fallback for keys without an adapter.
+    """
     config = config or TrainConfig()
-    dataset_dir, output_dir = Path(dataset_dir), Path(output_dir)
-    try:
-        key = make_key(concessionaria, uf)
-    except KeyError_ as exc:
-        raise TrainingError(str(exc)) from None
-    summary = read_summary(dataset_dir)
-    if summary.get("key") != key.key:
-        raise TrainingError(
-            f"{dataset_dir} was prepared for {summary.get('key')!r}, not {key.key!r}; prepare a data set for this key"
-        )
-    if output_dir.name != key.key:
-        log.warning("the server serves folder names as keys: %s/ will be served as %r, not %r",
-                    output_dir.name, output_dir.name, key.key)
-    train_rows, val_rows = load_split(dataset_dir, "train"), load_split(dataset_dir, "val")
+    dirs = [Path(dataset_dir)] if isinstance(dataset_dir, (str, Path)) else [Path(d) for d in dataset_dir]
+    output_dir = Path(output_dir)
+    generic = concessionaria is None and uf is None
+    if not dirs:
+        raise TrainingError("no data set given")
+    if not generic and len(dirs) > 1:
+        raise TrainingError("several data sets train a generic adapter: leave out --concessionaria/--uf")
+    train_rows: list[tuple[Path, BillKey, DatasetRow]] = []
+    val_rows: list[tuple[Path, BillKey, DatasetRow]] = []
+    summaries = []
+    for folder in dirs:
+        summary = read_summary(folder)
+        try:
+            key = make_key(concessionaria, uf) if not generic else make_key(summary["concessionaria"], summary["uf"])
+        except KeyError_ as exc:
+            raise TrainingError(str(exc)) from None
+        if summary.get("key") != key.key:
+            raise TrainingError(
+                f"{folder} was prepared for {summary.get('key')!r}, not {key.key!r}; prepare a data set for this key"
+            )
+        summaries.append(summary)
+        train_rows += [(folder, key, r) for r in load_split(folder, "train")]
+        val_rows += [(folder, key, r) for r in load_split(folder, "val")]
+    if generic:
+        label = output_dir.name
+        summary = {"key": "generic", "keys": [s["key"] for s in summaries],
+                   "fingerprint": hashlib.sha256("".join(s["fingerprint"] for s in summaries).encode()).hexdigest(),
+                   "counts": {s["key"]: s.get("counts", {}) for s in summaries}}
+    else:
+        label = key.key
+        if output_dir.name != key.key:
+            log.warning("the server serves folder names as keys: %s/ will be served as %r, not %r",
+                        output_dir.name, output_dir.name, key.key)
     if not train_rows:
-        raise TrainingError(f"{dataset_dir}/train.jsonl is empty")
+        raise TrainingError(f"{', '.join(map(str, dirs))}: train.jsonl is empty")
     settings = _settings_for(model, config, device)
     limits = _limits(settings)
-    checkpoints = Path(checkpoint_dir) if checkpoint_dir else Path("training/runs") / key.key
+    checkpoints = Path(checkpoint_dir) if checkpoint_dir else Path("training/runs") / label
     run_info = {
-        "dataset_fingerprint": summary["fingerprint"], "base_model": str(settings.model), "key": key.key,
+        "dataset_fingerprint": summary["fingerprint"], "base_model": str(settings.model), "key": label,
         "config": {**asdict(config), "max_pixels": settings.model_max_pixels, "min_pixels": settings.model_min_pixels},
     }
     start_state = _load_checkpoint(checkpoints, run_info) if resume else None
@@ -369,7 +393,7 @@ def run_training(
     loaded = load_model(settings)  # the serving loader: processor, pixel budget, device, dtype
     lora = config.lora_settings(loaded.device, loaded.family)
     text_tokens = config.text_max_tokens or settings.text_max_tokens
-    val_items = (eval_items(dataset_dir, val_rows, key, limits, loaded, text_tokens)
+    val_items = ([item for folder, k, r in val_rows for item in eval_items(folder, [r], k, limits, loaded, text_tokens)]
                  if val_rows and (config.eval_before or config.eval_after) else [])
     before = None
     if config.eval_before and val_items:
@@ -378,17 +402,18 @@ def run_training(
 
     examples: list[Any]
     if loaded.family == "text":  # page text is small and stored in the data set: no lazy loading needed
-        examples = [TrainExample([], key, answer_text(r.data, config.fields), row_text(loaded, dataset_dir, r, text_tokens))
-                    for r in train_rows]
+        examples = [TrainExample([], k, answer_text(r.data, config.fields), row_text(loaded, folder, r, text_tokens))
+                    for folder, k, r in train_rows]
     elif len(train_rows) <= lora.max_cached_examples:
-        examples = [TrainExample(row_pages(dataset_dir, r, limits), key, answer_text(r.data, config.fields)) for r in train_rows]
+        examples = [TrainExample(row_pages(folder, r, limits), k, answer_text(r.data, config.fields))
+                    for folder, k, r in train_rows]
     else:
-        examples = [_LazyExample(dataset_dir, r, key, limits, answer_text(r.data, config.fields)) for r in train_rows]
+        examples = [_LazyExample(folder, r, k, limits, answer_text(r.data, config.fields)) for folder, k, r in train_rows]
     base = loaded.model.unload()  # drop the serving wrapper's placeholder adapter; a fresh LoRA goes on
     from tqdm.auto import tqdm
 
     planned = lora.max_steps or max(1, math.ceil(math.ceil(len(examples) / lora.batch_size) * lora.epochs / lora.grad_accum))
-    bar = tqdm(desc=f"train {key.key}", unit="step", disable=not show_progress, total=planned,
+    bar = tqdm(desc=f"train {label}", unit="step", disable=not show_progress, total=planned,
                initial=int(start_state["step"]) if start_state else 0)
     step_times: list[float] = []
     last = [time.perf_counter()]
@@ -438,7 +463,7 @@ def run_training(
             model=wrap_for_adapters(base, loaded.family), processor=loaded.processor, name=loaded.name, family=loaded.family,
             device=loaded.device, dtype=loaded.dtype, architecture=loaded.architecture,
         )
-        _check_servable(staging, output_dir.name if _is_key(output_dir.name) else key.key, serving, settings)
+        _check_servable(staging, output_dir.name if _is_key(output_dir.name) else label, serving, settings)
         after = None
         if config.eval_after and val_items:
             serving.model.load_adapter(str(staging), adapter_name=CANDIDATE)
@@ -449,9 +474,9 @@ def run_training(
         trained_steps = result.steps - resumed_from
         metadata = {
             "format": ADAPTER_FORMAT,
-            "key": key.key,
-            "concessionaria": key.concessionaria,
-            "uf": key.uf,
+            "key": "generic" if generic else key.key,
+            "concessionaria": None if generic else key.concessionaria,
+            "uf": None if generic else key.uf,
             "base_model": loaded.name,
             "model_family": loaded.family,
             "prompt": ADAPTER_PROMPT,
@@ -465,7 +490,8 @@ def run_training(
                 "total_seconds": round(time.perf_counter() - started, 2),
             },
             "dataset": {
-                "path": str(dataset_dir), "key": summary["key"], "fingerprint": summary["fingerprint"],
+                "path": [str(d) for d in dirs] if generic else str(dirs[0]), "key": summary["key"],
+                "fingerprint": summary["fingerprint"], "keys": summary.get("keys"),
                 "train": len(train_rows), "val": len(val_rows), "counts": summary.get("counts", {}),
             },
             "metrics": {

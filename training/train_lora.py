@@ -5,6 +5,9 @@
         --concessionaria EQUATORIAL --uf GO --output-dir adapters/equatorial_go --epochs 3 \
         [--config training/config.yaml] [--model ...] [--resume]
 
+A *generic* adapter (the fallback for keys without one of their own) trains on several data sets
+at once: repeat --dataset and leave out --concessionaria/--uf.
+
 Settings: training/config.yaml, then these flags. The base model is EXTRACTOR_MODEL (or --model),
 loaded the way the server loads it. A running server watching the adapters folder picks the
 new adapter up by itself (no restart).
@@ -42,9 +45,10 @@ def _field_list(text: str) -> list[str]:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--dataset", required=True, help="prepared data set (training/prepare_dataset.py)")
-    p.add_argument("--concessionaria", required=True, help="utility (must match the data set's key)")
-    p.add_argument("--uf", required=True, help="state code")
+    p.add_argument("--dataset", required=True, action="append",
+                   help="prepared data set (training/prepare_dataset.py); repeat it for a generic adapter")
+    p.add_argument("--concessionaria", help="utility (must match the data set's key); leave out for a generic adapter")
+    p.add_argument("--uf", help="state code; leave out for a generic adapter")
     p.add_argument("--output-dir", required=True, help="adapter folder to publish, e.g. adapters/equatorial_go")
     p.add_argument("--config", help=f"YAML settings (default {DEFAULT_CONFIG} when it exists)")
     p.add_argument("--model", help="base model id or folder (default EXTRACTOR_MODEL; must be what the server runs)")
@@ -95,7 +99,12 @@ OVERRIDES = (
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if (args.concessionaria is None) != (args.uf is None):
+        parser.error("give both --concessionaria and --uf (one key), or neither (a generic adapter)")
+    if args.concessionaria is None and len(args.dataset) < 2:
+        parser.error("a generic adapter trains on several data sets: repeat --dataset, or name the key")
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     overrides = {name: getattr(args, name) for name in OVERRIDES}
@@ -109,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = TrainConfig.load(config_path, overrides)
         outcome = run_training(
-            args.dataset, args.concessionaria, args.uf, args.output_dir, config=config, model=args.model,
+            args.dataset if len(args.dataset) > 1 else args.dataset[0], args.concessionaria, args.uf, args.output_dir, config=config, model=args.model,
             device=args.device, checkpoint_dir=args.checkpoint_dir, resume=args.resume,
             keep_checkpoints=args.keep_checkpoints, show_progress=not args.quiet,
             on_step=lambda step, total, loss: steps_seen.__setitem__(0, step),
