@@ -133,3 +133,23 @@ def test_phone_formats_load_like_uploads(tmp_path, fmt: str, kind: str) -> None:
     if fmt == "mpo":
         with Image.open(io.BytesIO(blob)) as image:
             assert image.format == "MPO" and getattr(image, "n_frames", 1) == 2
+
+
+def test_hidden_annotations_stay_consistent_for_the_checks() -> None:
+    """Hiding fields never makes an annotation contradict itself (the consistency checks stay quiet)."""
+    from extractor_energy.checks import check_bill
+    from extractor_energy.schema import BillData
+
+    noisy = []
+    for seed in range(80):
+        bill = generate_bill("equatorial_go", seed, render=False)
+        full = bill.data.model_dump()
+        names = sorted({f.name.split(".")[0] if f.name.count(".") < 2 else ".".join(f.name.split(".")[:2])
+                        for f in bill.fields})
+        rng = np.random.default_rng(seed)
+        hidden = [n for n in names if rng.random() < 0.3]
+        data = BillData.model_validate(hide(full, hidden))
+        findings = check_bill(data)
+        if findings:
+            noisy.append((seed, hidden, [f.code for f in findings]))
+    assert not noisy, noisy[:3]

@@ -109,6 +109,15 @@ def hide(data: dict, hidden: list[str]) -> dict:
             out[path] = None
     for name, indexes in drop.items():
         out[name] = [item for i, item in enumerate(out[name]) if i not in indexes]
+    # a flag whose own mark is hidden is still shown by a visible value that implies it
+    implied = {"faturas_venc": bool(out.get("valores_em_aberto")),
+               "alta_tensao": str(out.get("subgrupo") or "").startswith("A"),
+               "ths_verde": out.get("modalidade") == "verde" and bool(out.get("subgrupo")),
+               "tarifa_branca": out.get("modalidade") == "branca",
+               "orgao_publico": out.get("classificacao") == "PODER PUBLICO"}
+    for flag, shown in implied.items():
+        if shown and data.get(flag):
+            out[flag] = True
     return out
 
 

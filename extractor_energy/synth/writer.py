@@ -97,10 +97,11 @@ def write_dataset(out_dir: str | Path, concessionaria: str, uf: str, n: int, see
             cap = capture(bill, mode, s)
             save_capture(cap, out / name, fmt)
             if degrade != "none":
-                row["json"] = hide(row["json"], cap.hidden)
+                full, row["json"] = row["json"], hide(row["json"], cap.hidden)
+                hidden = [h for h in cap.hidden if "." in h or row["json"][h] != full[h]]  # not implied by others
                 row.update(capture=cap.mode, layout=physical)
-                if cap.hidden:
-                    row["hidden"] = cap.hidden
+                if hidden:
+                    row["hidden"] = hidden
         lines.append(json.dumps(row, ensure_ascii=False))
         if progress is not None:
             progress(1)
