@@ -1,5 +1,8 @@
 """Make a clean page look scanned or photographed (PIL + numpy only, seeded).
 
+The original image-only effects, kept for callers of :func:`degrade`; the CLI and the dataset
+writer use :mod:`.capture`, which also knows which fields a capture hides.
+
 ``scan``: slight skew, greyish paper, grey noise, a touch of blur.
 ``photo``: page on a table, perspective and rotation, uneven light and shadow, blur, noise, JPEG artefacts.
 """
