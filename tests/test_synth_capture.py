@@ -67,6 +67,7 @@ def test_screenshot_has_phone_chrome_and_hides_what_is_scrolled_away() -> None:
         assert cap.image.size in {(1080, 2400), (1080, 2340), (720, 1600)} and cap.orientation == 1
         bar = np.asarray(cap.image.convert("L"))[:40]
         assert bar.std() > 5  # status bar text over a plain bar
+    assert {cap.rgba for cap in caps} == {True, False}  # saved as RGBA PNGs sometimes, like phones do
     scrolled = [cap for cap in caps if "nome_cliente" in cap.hidden]
     assert scrolled, "a scrolled screenshot hides the customer block"
     assert all("codigo_barras" not in cap.hidden for cap in caps)  # the slip stays on screen

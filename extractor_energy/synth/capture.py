@@ -46,6 +46,7 @@ class Capture:
     mode: str
     hidden: list[str] = field(default_factory=list)  # contract paths: "valor_fatura", "consumo_lista.3"
     orientation: int = 1  # EXIF orientation tag to write (6/8/3); the writer turns the pixels to match
+    rgba: bool = False  # phone screenshots are often RGBA PNGs
 
 
 def pick_mode(mode: str, seed: int) -> str:
@@ -329,7 +330,7 @@ def screenshot(bill: SyntheticBill, rng: Rng) -> Capture:
         return margin + x * s, offsets[page] + y * s
 
     hidden = _hidden(bill.fields, mapper, np.asarray(visible), pages=tuple(range(len(pages))))
-    return Capture(out, "screenshot", hidden)
+    return Capture(out, "screenshot", hidden, rgba=bool(rng.random() < 0.4))
 
 
 def scan(bill: SyntheticBill, rng: Rng) -> Capture:

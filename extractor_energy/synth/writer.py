@@ -46,7 +46,7 @@ def save_capture(cap: Capture, path: Path, fmt: str) -> None:
     if fmt == "jpg":
         image.save(path, format="JPEG", quality=90, **extra)
     elif fmt == "png":
-        image.save(path, format="PNG", compress_level=1)
+        (image.convert("RGBA") if cap.rgba else image).save(path, format="PNG", compress_level=1)
     elif fmt == "mpo":  # what phones write: a primary JPEG plus a smaller second frame
         preview = image.resize((max(1, image.width // 4), max(1, image.height // 4)))
         image.save(path, format="MPO", save_all=True, append_images=[preview], quality=90, **extra)

@@ -67,6 +67,12 @@ def _nf(page: Page, x: float, y: float, w: float, c: BillContent, s: Style) -> f
     return y
 
 
+def _feed_slip(page: Page, rng: random.Random, base: float) -> None:
+    """Paper-feed slip between blocks: the overprint's vertical misregistration drifts a little."""
+    assert page.overprint is not None
+    page.overprint.dy = base + rng.uniform(-0.6, 0.6)
+
+
 def draw(c: BillContent) -> list[Page]:
     """One long, narrow page of an on-site roll bill."""
     rng = random.Random(c.render_seed + 11)
@@ -74,6 +80,7 @@ def draw(c: BillContent) -> list[Page]:
     w = round(rng.uniform(92, 104), 1)
     page = Page(width=w, height=600.0, paper=(rng.randint(244, 252),) * 2 + (rng.randint(236, 248),))
     page.overprint = _overprint(c, rng, w)
+    base_dy = page.overprint.dy
     x0, inner = 4.0, w - 8.0
     # pre-printed header: colour band, logo, company identity
     page.rect(0, 0, w, 17, fill=s.light)
@@ -108,6 +115,7 @@ def draw(c: BillContent) -> list[Page]:
     _box(page, x0 + 2 * third + 3, y, third, 10, p.label("venc"), d.vencimento, "vencimento", s.light, s)
     y += 12
     # reading dates and meter
+    _feed_slip(page, rng, base_dy)
     y = band(page, x0, y, inner, "DATAS DAS LEITURAS", s.primary, h=3.8, size=5.2)
     cols = [("Anterior", inner * 0.22, "c"), ("Atual", inner * 0.22, "c"), ("Dias", inner * 0.12, "c"),
             ("Próxima", inner * 0.22, "c"), ("ICMS %", inner * 0.22, "c")]
@@ -122,6 +130,7 @@ def draw(c: BillContent) -> list[Page]:
     y = table(page, x0, y + 1, cols, [row], s, size=5.8, row_h=3.8, header_color=s.primary,
               fields=[[None] * 4 + ["consumo_kwh"]]) + 1.5
     # items, taxes, flag
+    _feed_slip(page, rng, base_dy)
     y = band(page, x0, y, inner, "ITENS DE FATURA", s.primary, h=3.8, size=5.2)
     y = items_table(page, x0, y + 0.3, inner, c, s, ("Descrição", "Unid.", "Quant.", "Tarifa", "Valor (R$)"),
                     total_label="TOTAL", size=5.4, header_fill=False, zebra=False, row_h=3.3,
@@ -134,6 +143,7 @@ def draw(c: BillContent) -> list[Page]:
     if d.faturas_venc:
         y = reaviso(page, x0, y + 1, inner, c, s, month_style=rng.choice(["num", "abbr"]), size=5.4)
     # history (two columns, as the roll prints it) and the NF3e block with the PIX QR
+    _feed_slip(page, rng, base_dy)
     y = band(page, x0, y + 1, inner, "HISTÓRICO DE CONSUMO", s.primary, h=3.8, size=5.2)
     y = history_table(page, x0, y + 0.3, inner, c, s, month_style=rng.choice(["num", "abbr2", "abbr"]), columns=2,
                       titles=("Mês/Ano", "kWh", "Dias"), size=5.2, row_h=3.0, zebra=False) + 2
