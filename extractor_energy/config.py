@@ -55,6 +55,15 @@ class Settings(BaseSettings):
     ocr_threads: int = Field(1, ge=1, description="Text family: CPU threads per OCR call (onnxruntime intra-op)")
     text_max_tokens: int = Field(768, ge=64, description="Text family: page text given to the model is cut (at a line end) to this many tokens")
     pdf_text_layer: bool = Field(True, description="Text family: use a PDF page's own text layer instead of OCR when it has one")
+    fallback_adapter: str = Field(
+        "auto",
+        description="Adapter folder that serves keys without an adapter of their own (before the base prompt); "
+        "auto = the generic adapter shipped for the embedded model when that model is served; none = off",
+    )
+    packaged_adapters: bool = Field(
+        True, description="Serve the adapters shipped with the package when the embedded model is the base (a folder "
+        "of the same key in EXTRACTOR_ADAPTERS_DIR wins)"
+    )
 
     constrained_decoding: bool = Field(True, description="Constrain generation to the contract's JSON schema")
     review_threshold: float = Field(0.5, ge=0, le=1, description="Confidence under which a required field sets requires_review")

@@ -9,6 +9,7 @@ from functools import cached_property
 from typing import Any, Awaitable, Callable
 
 from .adapters import AdapterRegistry
+from .adapters.registry import FALLBACK_KEY
 from .checks import check_bill, findings_to_warnings
 from .config import Settings
 from .confidence import field_confidence, requires_review
@@ -17,6 +18,7 @@ from .inference import BASE, GenerationInput
 from .keys import BillKey, KeyError_, make_key
 from .metrics import Metrics, key_label
 from .model import LoadedModel
+from .page_text import PageText, PageTextPool, prompt_text
 from .parsing import parse_answer
 from .prompts import build_messages
 from .scheduler import InferenceFailed, QueueFull, Scheduler, ShuttingDown
@@ -38,14 +40,24 @@ class ExtractionService:
     registry: AdapterRegistry
     scheduler: Scheduler
     metrics: Metrics
+    page_texts: PageTextPool | None = None  # text family: reads page text (PDF text layer or OCR)
 
     @cached_property
     def limits(self) -> DocumentLimits:
         s = self.settings
+        # the text family hands pages to OCR, which wants more pixels than a VLM's budget
+        page_pixels = s.ocr_max_pixels if self.loaded.family == "text" else s.model_max_pixels
         return DocumentLimits(
             max_upload_bytes=s.max_upload_bytes, max_image_pixels=s.max_image_pixels, max_pdf_pages=s.max_pdf_pages,
-            pdf_dpi=s.pdf_dpi, model_max_pixels=s.model_max_pixels,
+            pdf_dpi=s.pdf_dpi, model_max_pixels=page_pixels,
         )
+
+    async def read_text(self, document: Any) -> tuple[str | None, list[PageText]]:
+        """Text family: the bill's page text, cut to the token budget; VLM family: ``(None, [])``."""
+        if self.page_texts is None:
+            return None, []
+        pages = await self.page_texts.read(document.pages, document.text_layers)
+        return prompt_text([p.text for p in pages], self.loaded.tokenizer, self.settings.text_max_tokens), pages
 
     async def extract(
         self,
@@ -84,11 +96,13 @@ class ExtractionService:
         except DocumentError as exc:
             raise ApiError(exc.status_code, exc.message, reason="bad_document") from None
         decoded = time.perf_counter()
-        lease = self.registry.acquire(key.key)
+        text, page_texts = await self.read_text(document)
+        read = time.perf_counter()
+        lease, notes = self.lease_for(key.key)
         try:
             gen_input = GenerationInput(
-                pages=document.pages,
-                messages=build_messages(key, len(document.pages), with_adapter=lease is not None),
+                pages=document.pages if text is None else [],
+                messages=build_messages(key, len(document.pages), with_adapter=lease is not None, document_text=text),
                 adapter_name=lease.internal_name if lease else BASE,
                 schema_fields=lease.fields if lease else None,
             )
@@ -98,7 +112,7 @@ class ExtractionService:
         parsed = parse_answer(output.text)
         confidence = field_confidence(output, parsed)
         findings = check_bill(parsed.data)
-        warnings = parsed.warnings + findings_to_warnings(findings)
+        warnings = notes + page_warnings(page_texts) + parsed.warnings + findings_to_warnings(findings)
         finished = time.perf_counter()
         return {
             "key": key.key,
@@ -106,7 +120,9 @@ class ExtractionService:
             "uf": key.uf,
             "adapter": lease.key if lease else None,
             "adapter_version": lease.version if lease else None,
+            "fallback": bool(lease and lease.key == FALLBACK_KEY),
             "model": self.loaded.name,
+            "model_family": self.loaded.family,
             "pages": len(document.pages),
             "data": parsed.data.model_dump(),
             "confidence": confidence,
@@ -114,6 +130,7 @@ class ExtractionService:
             "warnings": warnings,
             "timings_ms": {
                 "decode": round((decoded - started) * 1000, 1),
+                "ocr": round((read - decoded) * 1000, 1),
                 "queue": round(output.extra.get("queue_ms", 0.0), 1),
                 "preprocess": round(output.preprocess_ms, 1),
                 "generate": round(output.generate_ms, 1),
@@ -122,6 +139,23 @@ class ExtractionService:
             "batch_size": output.batch_size,
             "tokens_generated": output.tokens_generated,
         }
+
+    def lease_for(self, key: str) -> tuple[Any, list[dict[str, Any]]]:
+        """The key's own adapter, else the fallback adapter, else None (base prompt); warnings say which and why."""
+        notes: list[dict[str, Any]] = []
+        lease = self.registry.acquire(key)
+        if lease is not None:
+            return lease, notes
+        broken = self.registry.error_of(key)
+        lease = self.registry.acquire(FALLBACK_KEY)
+        served = "the fallback adapter" if lease else "the base model with the utility's prompt"
+        if broken:
+            notes.append({"code": "adapter_error", "fields": [],
+                          "message": f"the adapter for {key} cannot be served ({broken[:200]}); {served} answered instead"})
+        elif lease is not None:
+            notes.append({"code": "fallback_adapter", "fields": [],
+                          "message": f"no adapter for {key}; the fallback adapter answered"})
+        return lease, notes
 
     async def _run(self, gen_input: GenerationInput, lease: Any, key: str, is_disconnected: Callable[[], Awaitable[bool]] | None):
         try:
@@ -159,3 +193,11 @@ class ExtractionService:
             raise ApiError(503, str(exc), {"Retry-After": "5"}, reason="shutting_down") from None
         output.extra["queue_ms"] = ((job.started_at or time.monotonic()) - job.enqueued_at) * 1000
         return output
+
+
+def page_warnings(pages: list[PageText]) -> list[dict[str, Any]]:
+    """A page that could not be read is a warning on that page, not a failed request."""
+    return [
+        {"code": "page_unreadable", "fields": [], "message": f"page {n}: {page.warning}"}
+        for n, page in enumerate(pages, start=1) if page.warning
+    ]

@@ -27,6 +27,9 @@ from .rollback import rollback, snapshot
 from .validation import DEFAULT_MAX_ADAPTER_BYTES, AdapterInvalid, ModelSpec, ValidatedAdapter, validate_adapter_dir
 
 log = logging.getLogger(__name__)
+#: Registry key of the fallback adapter (``EXTRACTOR_FALLBACK_ADAPTER``): not a ``<concessionaria>_<uf>``
+#: name, so no adapter folder can ever take it.
+FALLBACK_KEY = "fallback"
 #: The only LoraConfig options a served adapter is built with: plain LoRA A/B on Linear layers
 #: (validation refuses the others; this keeps a missed option from ever reaching the model).
 _LOAD_FIELDS = ("r", "lora_alpha", "use_rslora", "rank_pattern", "alpha_pattern")
@@ -51,6 +54,7 @@ class AdapterVersion:
 class KeyEntry:
     key: str
     path: Path
+    source: str = "adapters_dir"  # adapters_dir | packaged (read-only, shipped) | fallback
     current: AdapterVersion | None = None
     error: str | None = None
     signature: tuple | None = None  # file names, sizes, mtimes last seen
@@ -107,8 +111,14 @@ class AdapterRegistry:
         preload: bool = False,
         metrics: Metrics | None = None,
         max_adapter_bytes: int = DEFAULT_MAX_ADAPTER_BYTES,
+        packaged: Path | None = None,
+        fallback: Path | None = None,
     ) -> None:
         self.root = Path(root)
+        #: read-only adapters shipped for the served model; a folder of the same key in ``root`` wins
+        self.packaged = Path(packaged) if packaged else None
+        #: served for keys without an adapter of their own (before the plain base prompt)
+        self.fallback = Path(fallback) if fallback else None
         self.max_adapter_bytes = max_adapter_bytes
         self.spec = spec
         self.max_loaded = max_loaded
@@ -132,20 +142,27 @@ class AdapterRegistry:
             now = time.monotonic()
             seen: set[str] = set()
             bad: dict[str, str] = {}
-            folders = sorted(p for p in self.root.iterdir() if p.is_dir()) if self.root.is_dir() else []
-            for folder in folders:
-                if folder.name.startswith((".", "_")):
-                    continue  # temporary folders of publishers (atomic rename pattern) and hidden ones
-                try:
-                    key = parse_key(folder.name).key
-                except KeyError_ as exc:
-                    bad[folder.name[:100]] = str(exc)
-                    continue
-                if not _inside(folder, self.root):
-                    bad[folder.name] = "the folder is a link to a place outside the adapters directory; copy it in instead"
-                    continue
-                seen.add(key)
-                self._scan_folder(key, folder, now)
+            for root, source in ((self.root, "adapters_dir"), (self.packaged, "packaged")):
+                folders = sorted(p for p in root.iterdir() if p.is_dir()) if root and root.is_dir() else []
+                for folder in folders:
+                    if folder.name.startswith((".", "_")):
+                        continue  # temporary folders of publishers (atomic rename pattern) and hidden ones
+                    try:
+                        key = parse_key(folder.name).key
+                    except KeyError_ as exc:
+                        if source == "adapters_dir":
+                            bad[folder.name[:100]] = str(exc)
+                        continue
+                    if key in seen:
+                        continue  # the adapters directory wins over the packaged adapters
+                    if not _inside(folder, root):
+                        bad[folder.name] = "the folder is a link to a place outside the adapters directory; copy it in instead"
+                        continue
+                    seen.add(key)
+                    self._scan_folder(key, folder, now, source, root)
+            if self.fallback is not None and self.fallback.is_dir():
+                seen.add(FALLBACK_KEY)
+                self._scan_folder(FALLBACK_KEY, self.fallback, now, "fallback", self.fallback)
             with self._lock:
                 self._bad_folders = bad
                 for key in [k for k in self._entries if k not in seen]:
@@ -167,9 +184,14 @@ class AdapterRegistry:
         with self._lock:
             return [k for k, e in self._entries.items() if e.signature != e.checked_signature]
 
-    def _scan_folder(self, key: str, folder: Path, now: float) -> None:
+    def _scan_folder(self, key: str, folder: Path, now: float, source: str = "adapters_dir", root: Path | None = None) -> None:
         with self._lock:
-            entry = self._entries.setdefault(key, KeyEntry(key=key, path=folder))
+            entry = self._entries.get(key)
+            if entry is None:
+                entry = self._entries[key] = KeyEntry(key=key, path=folder, source=source)
+            elif entry.path != folder:  # e.g. a user folder now overrides a packaged one: the old version
+                entry.path, entry.source = folder, source  # serves until the new one is validated
+                entry.signature = entry.checked_signature = None
         signature = _signature(folder)
         if signature == entry.checked_signature:
             return
@@ -182,7 +204,7 @@ class AdapterRegistry:
         try:
             adapter = validate_adapter_dir(
                 folder, key, self.spec, max_rank=self.max_rank, allow_base_mismatch=self.allow_base_mismatch,
-                max_bytes=self.max_adapter_bytes, root=self.root,
+                max_bytes=self.max_adapter_bytes, root=root or self.root,
             )
         except AdapterInvalid as exc:
             with self._lock:
@@ -318,6 +340,14 @@ class AdapterRegistry:
                 entry.error = f"failed to load into the model: {message}"
             version.retired = True
 
+    def error_of(self, key: str) -> str | None:
+        """Why ``key``'s adapter folder cannot serve, when it has one that is in error and no servable version."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None and entry.current is None and entry.error:
+                return entry.error
+            return self._bad_folders.get(key)
+
     # ------------------------------------------------------------------ visibility
     def has(self, key: str) -> bool:
         """An adapter folder exists for ``key`` (valid or not)."""
@@ -351,7 +381,8 @@ class AdapterRegistry:
             state = "loading"
         else:
             state = "ready" if version.loaded else "unloaded"
-        row: dict[str, Any] = {"key": entry.key, "state": state, "path": entry.path.name, "error": entry.error}
+        row: dict[str, Any] = {"key": entry.key, "state": state, "path": entry.path.name, "error": entry.error,
+                               "source": entry.source}
         if version is not None:
             a = version.adapter
             row.update(

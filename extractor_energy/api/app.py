@@ -17,6 +17,7 @@ from ..config import Settings, get_settings
 from ..constrained import schema_constraint_factory
 from ..metrics import Metrics
 from ..model import LoadedModel, load_model, model_spec
+from ..packaged import fallback_adapter_dir, packaged_adapters_dir
 from ..page_text import PageTextPool, PageTextReader
 from ..scheduler import Scheduler
 from ..service import ExtractionService
@@ -42,6 +43,7 @@ def build_service(settings: Settings, loaded: LoadedModel, metrics: Metrics) -> 
         settings.adapters_dir, spec, max_loaded=settings.max_loaded_adapters, max_rank=settings.max_adapter_rank,
         allow_base_mismatch=settings.allow_base_model_mismatch, stable_s=settings.adapter_stable_s,
         preload=settings.preload_adapters, metrics=metrics, max_adapter_bytes=settings.max_adapter_bytes,
+        packaged=packaged_adapters_dir(settings, loaded), fallback=fallback_adapter_dir(settings, loaded),
     )
     factory = schema_constraint_factory(loaded, max_new_tokens=settings.max_new_tokens) if settings.constrained_decoding else None
     scheduler = Scheduler(loaded, registry, settings, metrics, extra_processors=factory)

@@ -28,8 +28,9 @@ class ExtractResponse(BaseModel):
     key: str = Field(description="normalised <concessionaria>_<uf> key, e.g. equatorial_go")
     concessionaria: str = Field(description="normalised utility, upper case")
     uf: str = Field(description="state code")
-    adapter: str | None = Field(description="key of the LoRA adapter used, or null for the base model with the utility's prompt")
+    adapter: str | None = Field(description="key of the LoRA adapter used (`fallback` for the fallback adapter), or null for the base model with the utility's prompt")
     adapter_version: str | None = Field(description="fingerprint of the adapter version that served this request")
+    fallback: bool = Field(False, description="true when the fallback adapter (EXTRACTOR_FALLBACK_ADAPTER) served: the key has no servable adapter of its own")
     model: str = Field(description="base model served (Hub id, or the configured name)")
     model_family: Literal["vlm", "text"] = Field(description="vlm: page images -> vision-language model; text: page text (PDF text layer or OCR) -> causal LM")
     pages: int = Field(description="pages given to the model (PDF pages, 1 for images)")
@@ -53,6 +54,8 @@ class AdapterInfo(BaseModel):
         "being checked; error: see error (a previous valid version, if any, keeps serving)"
     )
     path: str | None = Field(None, description="folder name under the adapters directory")
+    source: str | None = Field(None, description="adapters_dir (EXTRACTOR_ADAPTERS_DIR), packaged (shipped with the package "
+                               "for the embedded model) or fallback (EXTRACTOR_FALLBACK_ADAPTER)")
     error: str | None = Field(None, description="why the latest files were refused")
     version: str | None = Field(None, description="fingerprint of the version serving now")
     rank: int | None = None
