@@ -83,6 +83,8 @@ class Settings(BaseSettings):
     rate_limit_burst: int = Field(30, ge=1, description="Requests a key may send at once before the rate limit applies")
     cors_origins: str = Field("", description="Comma-separated origins allowed by CORS; empty = CORS off")
 
+    decode_workers: int = Field(2, ge=1, description="Uploads read into memory and decoded at the same time (a bounded pool)")
+
     @property
     def max_adapter_bytes(self) -> int:
         return int(self.max_adapter_mb * 1024 * 1024)

@@ -105,6 +105,15 @@ class Scheduler:
         return self._thread.is_alive()
 
     @property
+    def accepting(self) -> bool:
+        """False once shutdown has begun."""
+        return self._accepting
+
+    def retry_after(self) -> int:
+        """Seconds a refused client should wait: the queue's expected drain time (1..60)."""
+        return self._retry_after()
+
+    @property
     def queue_depth(self) -> int:
         return self._queue.qsize()
 

@@ -12,6 +12,7 @@ from .adapters import AdapterRegistry
 from .adapters.registry import FALLBACK_KEY
 from .checks import check_bill, findings_to_warnings
 from .config import Settings
+from .decode_pool import DecodePool, LazyPayload
 from .confidence import field_confidence, requires_review
 from .documents import DocumentError, DocumentLimits, load_document
 from .inference import BASE, GenerationInput
@@ -43,6 +44,11 @@ class ExtractionService:
     page_texts: PageTextPool | None = None  # text family: reads page text (PDF text layer or OCR)
 
     @cached_property
+    def decoder(self) -> DecodePool:
+        """At most EXTRACTOR_DECODE_WORKERS uploads in memory and decoding at once."""
+        return DecodePool(self.settings.decode_workers)
+
+    @cached_property
     def limits(self) -> DocumentLimits:
         s = self.settings
         # the text family hands pages to OCR, which wants more pixels than a VLM's budget
@@ -61,7 +67,7 @@ class ExtractionService:
 
     async def extract(
         self,
-        payload: bytes,
+        payload: bytes | LazyPayload,
         filename: str | None,
         content_type: str | None,
         concessionaria: str,
@@ -85,14 +91,14 @@ class ExtractionService:
     async def _extract(
         self,
         key: BillKey,
-        payload: bytes,
+        payload: bytes | LazyPayload,
         filename: str | None,
         content_type: str | None,
         is_disconnected: Callable[[], Awaitable[bool]] | None,
         started: float,
     ) -> dict[str, Any]:
         try:
-            document = await asyncio.to_thread(load_document, payload, self.limits, filename, content_type)
+            document = await self.decoder.decode(payload, self.limits, filename, content_type)
         except DocumentError as exc:
             raise ApiError(exc.status_code, exc.message, reason="bad_document") from None
         decoded = time.perf_counter()

@@ -21,6 +21,7 @@ from ..packaged import fallback_adapter_dir, packaged_adapters_dir
 from ..page_text import PageTextPool, PageTextReader
 from ..scheduler import Scheduler
 from ..service import ExtractionService
+from .admission import AdmissionMiddleware
 from .auth import install_security
 from .errors import OneLineStartupFailure, install_error_handlers
 from .routes_adapters import router as adapters_router
@@ -87,6 +88,10 @@ def create_app(settings: Settings | None = None, loaded: LoadedModel | None = No
     app.state.settings = settings
     install_error_handlers(app)
     app.add_middleware(OneLineStartupFailure)
+    app.add_middleware(  # inside the auth layer: refuses before the body is read when the server is full
+        AdmissionMiddleware, state=app.state, max_in_flight=settings.max_queue_size + settings.max_batch_size,
+        max_upload_bytes=settings.max_upload_bytes,
+    )
     install_security(app, settings)  # API keys, rate limits, CORS: before any route or body read
     app.include_router(extract_router)
     app.include_router(adapters_router)

@@ -43,10 +43,20 @@ async def extract(
         raise ApiError(422, "missing form field 'concessionaria', e.g. -F concessionaria=EQUATORIAL")
     if uf is None or not uf.strip():
         raise ApiError(422, "missing form field 'uf', e.g. -F uf=GO")
-    payload = await _read_limited(file, service.settings.max_upload_bytes)
+    payload = _Upload(file, service.settings.max_upload_bytes)  # read only inside a decode slot
     return await service.extract(
         payload, file.filename, file.content_type, concessionaria, uf, is_disconnected=request.is_disconnected
     )
+
+
+class _Upload:
+    """The uploaded file, read into memory (within the size limit) only when the decode pool asks."""
+
+    def __init__(self, upload: UploadFile, limit: int) -> None:
+        self.upload, self.limit = upload, limit
+
+    async def read_all(self) -> bytes:
+        return await _read_limited(self.upload, self.limit)
 
 
 for path, hidden in (("/extract", False), ("/extract/energy", True)):
