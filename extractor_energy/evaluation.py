@@ -320,6 +320,7 @@ class Prediction:
     text: str | None = None
     error: str | None = None
     adapter_version: str | None = None
+    confidence: dict[str, float] = field(default_factory=dict)  # per field the model wrote (local runs)
 
 
 def predict_local(
@@ -367,7 +368,11 @@ def predict_local(
             log.warning("evaluation batch %d failed: %s", start // max(1, batch_size), exc, exc_info=True)
             out += [Prediction(data=None, error=f"generation failed: {exc}") for _ in chunk]
         else:
-            out += [Prediction(data=parse_answer(o.text).data, text=o.text) for o in outputs]
+            from .confidence import field_confidence
+
+            for o in outputs:
+                parsed = parse_answer(o.text)
+                out.append(Prediction(data=parsed.data, text=o.text, confidence=field_confidence(o, parsed)))
         if progress is not None:
             progress.update(len(chunk))
     return out

@@ -138,3 +138,19 @@ def test_eval_local_adapter_against_base_and_server(
     server = json.loads(out.read_text())["results"]["server"]
     assert server["exact_match"] == 1.0 and server["documents"] >= 1 and len(server["adapter_versions"]) == 1
     assert main(["eval", "--dataset", str(eval_dataset), "--server", "http://x", "--compare-base"]) == 2
+
+
+def test_an_empty_answer_scores_zero_and_empty_agreement_is_reported_apart() -> None:
+    from extractor_energy.evaluation import score
+
+    gold = {"num_instalacao": "123", "mes_referencia": "07/2025", "vencimento": "15/08/2025", "valor_fatura": 10.5}
+    empty = score([None, {}], [gold, gold])
+    assert empty.micro_f1 == 0.0 and empty.micro_recall == 0.0 and empty.required_exact == 0.0
+    assert empty.field_accuracy_filled == 0.0
+    assert empty.empty_agreement > 0.9  # 43 of 47 fields are empty in both: counted here, not in the headline
+    perfect = score([gold], [gold])
+    assert (perfect.micro_f1, perfect.required_exact, perfect.field_accuracy_filled) == (1.0, 1.0, 1.0)
+    one_wrong = score([{**gold, "valor_fatura": 10.6}], [gold])
+    assert one_wrong.required_exact == 0.0 and one_wrong.micro_f1 == 0.75
+    subset = score([{"valor_fatura": 10.5}], [gold], fields=["valor_fatura"])
+    assert subset.micro_f1 == 1.0 and subset.required_exact == 1.0

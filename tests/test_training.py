@@ -70,9 +70,11 @@ def write_bills(folder: Path, n: int, answer: dict | None = None, seed: int = 0)
     return folder / "annotations.jsonl"
 
 
-def prepare(data: Path, out: Path, *extra: str) -> int:
+def prepare(data: Path, out: Path, *extra: str, page_text: bool = False) -> int:
+    """VLM tests skip the page-text step (OCR of every image); the text-family test asks for it."""
     return prepare_dataset.main(
-        ["--data-dir", str(data), "--concessionaria", "EQUATORIAL", "--uf", "GO", "--output-dir", str(out), *extra]
+        ["--data-dir", str(data), "--concessionaria", "EQUATORIAL", "--uf", "GO", "--output-dir", str(out), *extra,
+         "--page-text" if page_text else "--no-page-text"]
     )
 
 
@@ -85,7 +87,7 @@ def memorise_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """8 bills, all annotated with ANSWER; 3 held out for validation."""
     root = tmp_path_factory.mktemp("memorise")
     write_bills(root / "data", 8, answer=ANSWER)
-    assert prepare(root / "data", root / "dataset", "--val-fraction", "0.3") == 0
+    assert prepare(root / "data", root / "dataset", "--val-fraction", "0.3", "--seed", "2") == 0
     return root / "dataset"
 
 
@@ -322,3 +324,33 @@ def test_publish_replaces_atomically_and_cleans_up(tmp_path: Path, monkeypatch: 
             (tmp / "weights").write_text("half")
             raise RuntimeError("crash while writing")
     assert (target / "weights").read_text() == "v3" and [p.name for p in tmp_path.iterdir()] == ["equatorial_go"]
+
+
+def test_text_family_trains_on_stored_page_text_and_publishes_a_servable_adapter(
+    tiny_text_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PDF bills: page text comes from the text layer at preparation, is stored, and training never OCRs."""
+    from extractor_energy.synth import write_dataset
+    from extractor_energy import page_text
+
+    write_dataset(tmp_path / "data", "EQUATORIAL", "GO", 6, seed=4, fmt="pdf")
+    assert prepare(tmp_path / "data", tmp_path / "ds", "--val-fraction", "0.3", page_text=True) == 0
+    rows = read_rows(tmp_path / "ds" / "train.jsonl") + read_rows(tmp_path / "ds" / "val.jsonl")
+    assert all(r["page_texts"] and r["json"]["num_instalacao"] in "\n".join(r["page_texts"]) for r in rows)
+
+    def no_ocr(*args, **kwargs):
+        raise AssertionError("training must use the stored page text, not OCR again")
+
+    monkeypatch.setattr(page_text.OcrEngine, "read_upright", no_ocr)
+    fields = "num_instalacao,vencimento,valor_fatura"
+    out = tmp_path / "adapters" / "equatorial_go"
+    code = train_lora.main([
+        "--dataset", str(tmp_path / "ds"), "--concessionaria", "EQUATORIAL", "--uf", "GO", "--output-dir", str(out),
+        "--model", str(tiny_text_model_dir), "--max-steps", "6", "--fields", fields, "--text-max-tokens", "256",
+        "--checkpoint-dir", str(tmp_path / "runs"), *TINY_TRAIN,
+    ])
+    assert code == 0
+    meta = json.loads((out / "extractor_metadata.json").read_text())
+    assert meta["model_family"] == "text" and meta["fields"] == fields.split(",")
+    assert meta["loss"]["steps"] == 6 and meta["metrics"]["after"]["documents"] >= 1
+    assert 0.0 <= meta["metrics"]["after"]["micro_f1"] <= 1.0
