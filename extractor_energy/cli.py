@@ -1,4 +1,4 @@
-"""``extractor-energy`` command line: serve, tiny-model, synth, eval."""
+"""``extractor-energy`` command line: serve, extract, tiny-model, synth, eval."""
 
 from __future__ import annotations
 
@@ -92,6 +92,13 @@ def build_parser() -> argparse.ArgumentParser:
         synth = sub.add_parser("synth", help="write synthetic bills + annotations.jsonl (exact ground truth)")
         add_synth_arguments(synth)
         synth.set_defaults(func=run_synth)
+
+    from .batch_cli import add_extract_arguments, run_extract
+
+    extract = sub.add_parser("extract", help="extract many bills (files or folders) into one JSONL or CSV file, "
+                             "locally or against --server; resumable")
+    add_extract_arguments(extract)
+    extract.set_defaults(func=run_extract)
 
     try:
         from .evaluation_cli import add_eval_arguments, run_eval
