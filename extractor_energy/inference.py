@@ -41,6 +41,7 @@ class GenerationOutput:
     generate_ms: float
     batch_size: int
     extra: dict[str, Any] = field(default_factory=dict)
+    prompt_tokens: int = 0
 
     @property
     def tokens_generated(self) -> int:
@@ -90,6 +91,7 @@ def generate_batch(
     if "pixel_values" in batch:
         batch["pixel_values"] = batch["pixel_values"].to(loaded.dtype)
     prompt_len = batch["input_ids"].shape[1]
+    prompt_tokens = batch["attention_mask"].sum(dim=1).tolist()  # per row, without the left padding
     recorder = TokenProbabilityRecorder()
     processors = LogitsProcessorList([recorder, *(extra_processors(inputs) if extra_processors else [])])
     preprocessed = time.perf_counter()
@@ -122,6 +124,7 @@ def generate_batch(
                 preprocess_ms=(preprocessed - started) * 1000,
                 generate_ms=(finished - preprocessed) * 1000,
                 batch_size=len(inputs),
+                prompt_tokens=int(prompt_tokens[row]),
                 extra={"token_texts": [tokenizer.decode([t], skip_special_tokens=True) for t in ids[:end]]},
             )
         )

@@ -144,6 +144,7 @@ class ExtractionService:
             },
             "batch_size": output.batch_size,
             "tokens_generated": output.tokens_generated,
+            "prompt_tokens": output.prompt_tokens,
         }
 
     def lease_for(self, key: str) -> tuple[Any, list[dict[str, Any]]]:

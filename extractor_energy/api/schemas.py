@@ -41,6 +41,7 @@ class ExtractResponse(BaseModel):
     timings_ms: Timings
     batch_size: int = Field(description="requests generated together with this one")
     tokens_generated: int = Field(description="tokens the model wrote for this bill")
+    prompt_tokens: int = Field(0, description="tokens of this bill's prompt (instruction, page text or image patches)")
 
 
 class ErrorResponse(BaseModel):
