@@ -23,6 +23,7 @@ from ..scheduler import Scheduler
 from ..service import ExtractionService
 from .admission import AdmissionMiddleware
 from .auth import install_security
+from .offline_docs import install_offline_docs
 from .errors import OneLineStartupFailure, install_error_handlers
 from .routes_adapters import router as adapters_router
 from .routes_extract import router as extract_router
@@ -84,7 +85,9 @@ def create_app(settings: Settings | None = None, loaded: LoadedModel | None = No
             if watcher:
                 watcher.stop()
 
-    app = FastAPI(title="extractor-energy", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(title="extractor-energy", version=__version__, description=DESCRIPTION, lifespan=lifespan,
+                  docs_url=None, redoc_url=None)  # the docs come from install_offline_docs: no CDN
+    install_offline_docs(app)
     app.state.settings = settings
     install_error_handlers(app)
     app.add_middleware(OneLineStartupFailure)
