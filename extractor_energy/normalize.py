@@ -36,7 +36,10 @@ def _ascii_upper(text: str) -> str:
 
 
 def money(value: Any) -> float | None:
-    """``R$ 1.234,56`` -> 1234.56; ``456,49-`` and ``-456,49`` -> -456.49; numbers pass through."""
+    """``R$ 1.234,56`` -> 1234.56; ``456,49-`` and ``-456,49`` -> -456.49; numbers pass through.
+
+    Check-protection fill as printed on bills (``R$****140,54``, ``***140,54``) is dropped.
+    """
     if _blank(value):
         return None
     if isinstance(value, bool):
@@ -45,7 +48,7 @@ def money(value: Any) -> float | None:
         if not math.isfinite(float(value)) or abs(float(value)) >= 1e12:
             raise ValueError(f"amount out of range: {value!r}")
         return round(float(value), 2)
-    text = str(value).strip().upper().replace("R$", "").replace(" ", "").replace("\u00a0", "")
+    text = str(value).strip().upper().replace("R$", "").replace(" ", "").replace("\u00a0", "").lstrip("*")
     negative = text.endswith("-") or text.startswith("-") or (text.startswith("(") and text.endswith(")"))
     text = text.strip("-()+")
     if not re.fullmatch(r"[\d.,]+", text or "x"):
@@ -112,15 +115,15 @@ def _year(text: str) -> int:
 
 
 def month(value: Any) -> str | None:
-    """``OUT/2025``, ``7/2025``, ``OUT/25``, ``Junho/2025``, ``2025-10`` -> ``MM/AAAA``."""
+    """``OUT/2025``, ``7/2025``, ``OUT/25``, ``Junho/2025``, ``ABR./2025``, ``SET24``, ``MAR 25``, ``2025-10`` -> ``MM/AAAA``."""
     if _blank(value):
         return None
     text = _ascii_upper(str(value)).replace(" ", "")
     match = re.fullmatch(r"(\d{4})[-/.](\d{1,2})", text)
     if match:
         y, m = int(match[1]), int(match[2])
-    else:
-        match = re.fullmatch(r"([A-Z]+|\d{1,2})[-/.](\d{2}|\d{4})", text)
+    else:  # month (number or name, an abbreviation may end in '.'), optional separator, 2- or 4-digit year
+        match = re.fullmatch(r"([A-Z]+)\.?[-/.]?(\d{2}|\d{4})", text) or re.fullmatch(r"(\d{1,2})[-/.](\d{2}|\d{4})", text)
         if not match:
             raise ValueError(f"not a month: {value!r}")
         head, y = match[1], _year(match[2])

@@ -120,3 +120,17 @@ def test_parse_answer_never_raises(text, codes, valor):
     assert [w["code"] for w in parsed.warnings] == codes
     assert parsed.data.valor_fatura == valor
     assert all(len(w["message"]) < 300 for w in parsed.warnings)
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("R$****140,54", 140.54), ("****140,54", 140.54), ("R$ 92, 60", 92.6), ("456,49-", -456.49),
+])
+def test_money_as_bills_print_it(raw, expected):
+    assert n.money(raw) == expected
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("ABR./2025", "04/2025"), ("SET24", "09/2024"), ("MAR 25", "03/2025"), ("Jul / 2025", "07/2025"), ("12 / 2024", "12/2024"),
+])
+def test_months_as_bills_print_them(raw, expected):
+    assert n.month(raw) == expected
