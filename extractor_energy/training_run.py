@@ -91,6 +91,9 @@ class TrainConfig:
     init_adapter: str | None = None
     #: text family: page text is cut to this many tokens (None: the server's EXTRACTOR_TEXT_MAX_TOKENS)
     text_max_tokens: int | None = None
+    #: dtype of the published weights: float16 halves the files (what ships in the package); the
+    #: after-training evaluation runs on exactly these weights
+    save_dtype: str = "float32"
 
     @classmethod
     def load(cls, path: str | Path | None, overrides: dict[str, Any] | None = None) -> "TrainConfig":
@@ -125,6 +128,8 @@ class TrainConfig:
         if self.max_steps is not None and self.max_steps <= 0:
             raise TrainingError(f"max_steps must be positive, got {self.max_steps}")
         targets = self.target_modules
+        if self.save_dtype not in ("float32", "float16", "bfloat16"):
+            raise TrainingError(f"save_dtype must be float32, float16 or bfloat16, got {self.save_dtype!r}")
         if self.fields is not None:
             unknown = [f for f in self.fields if f not in ALL_FIELDS]
             if unknown or not self.fields:
@@ -266,6 +271,13 @@ def _check_servable(folder: Path, key: str, loaded: LoadedModel, settings: Setti
                              allow_base_mismatch=settings.allow_base_model_mismatch)
     except AdapterInvalid as exc:
         raise TrainingError(f"the trained adapter would be refused by the server: {exc}") from None
+
+
+def _cast_weights(path: Path, dtype: torch.dtype) -> None:
+    """Rewrite an adapter's safetensors in ``dtype`` (PEFT saves float32 from a float32 model)."""
+    from safetensors.torch import load_file, save_file
+
+    save_file({k: v.to(dtype).contiguous() for k, v in load_file(path).items()}, path, metadata={"format": "pt"})
 
 
 # ---------------------------------------------------------------------------- checkpoints
@@ -451,6 +463,8 @@ def run_training(
     staging = staging_path(output_dir, "staging")
     try:
         peft_model.save_pretrained(staging)
+        if config.save_dtype != "float32":
+            _cast_weights(staging / "adapter_model.safetensors", getattr(torch, config.save_dtype))
         # back to the serving form: unwrap, wrap like load_model, load the saved files like `eval --adapter`
         base = peft_model.unload()
         if lora.gradient_checkpointing:

@@ -69,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--fields", type=_field_list,
                    help="comma-separated contract fields the adapter writes (default: all); saved in its metadata")
     g.add_argument("--init-adapter", help="start from this adapter's weights (same rank/targets), e.g. the generic adapter")
+    g.add_argument("--save-dtype", choices=["float32", "float16", "bfloat16"],
+                   help="dtype of the published adapter weights (default float32; float16 halves the files)")
     g.add_argument("--text-max-tokens", type=int, help="text family: page-text token budget (default EXTRACTOR_TEXT_MAX_TOKENS)")
     g.add_argument("--max-pixels", type=int, help="page pixel budget (default: the server's EXTRACTOR_MODEL_MAX_PIXELS)")
     g.add_argument("--min-pixels", type=int)
@@ -94,7 +96,7 @@ OVERRIDES = (
     "rank", "alpha", "dropout", "target_modules", "learning_rate", "batch_size", "grad_accum", "epochs", "max_steps",
     "warmup_ratio", "weight_decay", "seed", "max_pixels", "min_pixels", "gradient_checkpointing", "save_every",
     "eval_max_new_tokens", "eval_batch_size", "eval_before", "eval_after", "eval_constrained", "fields", "init_adapter",
-    "text_max_tokens",
+    "text_max_tokens", "save_dtype",
 )
 
 
