@@ -27,6 +27,7 @@ from .offline_docs import install_offline_docs
 from .errors import OneLineStartupFailure, install_error_handlers
 from .routes_adapters import router as adapters_router
 from .routes_extract import router as extract_router
+from .routes_review import router as review_router
 from .routes_health import router as health_router
 
 log = logging.getLogger(__name__)
@@ -99,4 +100,5 @@ def create_app(settings: Settings | None = None, loaded: LoadedModel | None = No
     app.include_router(extract_router)
     app.include_router(adapters_router)
     app.include_router(health_router)
+    app.include_router(review_router)  # /ui review page (its API needs EXTRACTOR_REVIEW_DIR)
     return app

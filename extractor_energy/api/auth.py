@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .offline_docs import ASSET_PATHS as DOCS_ASSET_PATHS
+from .routes_review import UI_PAGE_PATHS
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -48,7 +49,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SCOPES = ("extract", "admin")
-OPEN_PATHS = frozenset({"/healthz", "/readyz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}) | DOCS_ASSET_PATHS
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}) | DOCS_ASSET_PATHS | UI_PAGE_PATHS
 #: path prefix -> scope needed; anything not listed (and not open) needs ``admin``
 SCOPE_BY_PREFIX: tuple[tuple[str, str], ...] = (("/extract", "extract"),)
 _ENTRY = re.compile(r"^(?:(?P<name>[A-Za-z0-9_.-]{1,64}):)?(?P<scopes>[a-z+]+):(?:sha256:)?(?P<hash>[0-9a-fA-F]{64})$")

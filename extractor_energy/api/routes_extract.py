@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, File, Form, Request, UploadFile
 
 from ..service import ApiError, ExtractionService
+from .routes_review import queue_for_review
 from .schemas import ErrorResponse, ExtractResponse
 
 router = APIRouter(tags=["extraction"])
@@ -44,9 +45,11 @@ async def extract(
     if uf is None or not uf.strip():
         raise ApiError(422, "missing form field 'uf', e.g. -F uf=GO")
     payload = _Upload(file, service.settings.max_upload_bytes)  # read only inside a decode slot
-    return await service.extract(
+    answer = await service.extract(
         payload, file.filename, file.content_type, concessionaria, uf, is_disconnected=request.is_disconnected
     )
+    await queue_for_review(request, file, answer)  # EXTRACTOR_REVIEW_DIR: keep requires_review answers for /ui
+    return answer
 
 
 class _Upload:

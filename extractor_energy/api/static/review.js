@@ -1,0 +1,213 @@
+// Review page: every value shown comes from a bill (hostile); it goes into the page only through
+// textContent / value, never as HTML. Calls /ui/api with the API key from the box at the top.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const state = { id: null, fields: [], envelope: null, urls: [] };
+
+function keyHeaders() {
+  const key = sessionStorage.getItem("extractor-api-key");
+  return key ? { "X-API-Key": key } : {};
+}
+
+async function api(path, options = {}) {
+  const response = await fetch(path, { ...options, headers: { ...keyHeaders(), ...(options.headers || {}) } });
+  if (!response.ok) {
+    let detail = response.statusText;
+    try { detail = (await response.json()).detail || detail; } catch (e) { /* not JSON */ }
+    throw new Error(`${response.status}: ${detail}`);
+  }
+  return response;
+}
+
+function say(text, isError = false) {
+  const status = $("status");
+  status.textContent = text;
+  status.className = isError ? "error" : "";
+}
+
+function el(tag, text, className) {
+  const node = document.createElement(tag);
+  if (text !== undefined && text !== null) node.textContent = String(text);
+  if (className) node.className = className;
+  return node;
+}
+
+async function loadQueue() {
+  const list = $("queue");
+  try {
+    const { items } = await (await api("ui/api/queue")).json();
+    list.replaceChildren();
+    if (!items.length) list.append(el("li", "nothing to review"));
+    for (const item of items) {
+      const li = el("li", item.key);
+      li.dataset.id = item.id;
+      const when = item.queued_at ? new Date(item.queued_at * 1000).toLocaleString() : "";
+      li.append(el("small", `${when} · ${(item.warnings || []).join(", ") || "no warnings"}`));
+      if (item.id === state.id) li.classList.add("active");
+      li.addEventListener("click", () => openItem(item.id));
+      list.append(li);
+    }
+  } catch (error) {
+    say(`queue: ${error.message}`, true);
+  }
+}
+
+function fieldInput(name, value) {
+  if (typeof value === "boolean") {
+    const box = el("input");
+    box.type = "checkbox";
+    box.checked = value;
+    return box;
+  }
+  if (Array.isArray(value) || (value !== null && typeof value === "object")) {
+    const area = el("textarea");
+    area.value = JSON.stringify(value);
+    area.dataset.json = "1";
+    return area;
+  }
+  const input = el("input");
+  input.type = "text";
+  input.value = value === null || value === undefined ? "" : String(value);
+  return input;
+}
+
+async function openItem(id) {
+  try {
+    const item = await (await api(`ui/api/items/${encodeURIComponent(id)}`)).json();
+    state.id = item.id;
+    state.fields = item.fields;
+    state.envelope = item.envelope;
+    renderItem(item);
+    await renderPages(item.id, item.envelope.pages || 1);
+    await loadQueue();
+  } catch (error) {
+    say(error.message, true);
+  }
+}
+
+function renderItem(item) {
+  const env = item.envelope;
+  const flagged = new Map();
+  for (const warning of env.warnings || []) {
+    for (const field of warning.fields || []) flagged.set(field, `${warning.code}: ${warning.message}`);
+  }
+  $("meta").textContent = `${env.key} · ${env.adapter ? "adapter " + env.adapter : "base model"} · ` +
+    `${env.pages} page(s) · review ${env.requires_review ? "required" : "not required"}`;
+  const warnings = $("warnings");
+  warnings.replaceChildren(...(env.warnings || []).map((w) => el("li", `${w.code}: ${w.message}`)));
+  const form = $("fields");
+  form.replaceChildren();
+  for (const name of item.fields) {
+    const row = el("div", null, "field");
+    row.dataset.field = name;
+    const input = fieldInput(name, env.data[name]);
+    input.id = `field-${name}`;
+    input.name = name;
+    const label = el("label", name);
+    label.htmlFor = input.id;
+    const confidence = env.confidence ? env.confidence[name] : undefined;
+    const conf = el("span", confidence === undefined ? "" : confidence.toFixed(2), "conf");
+    if (confidence !== undefined && confidence < item.threshold) row.classList.add("low");
+    if (flagged.has(name)) {
+      row.classList.add("flagged");
+      row.title = flagged.get(name);
+    }
+    row.append(label, input, conf);
+    form.append(row);
+  }
+  $("editor").hidden = false;
+}
+
+async function renderPages(id, pages) {
+  for (const url of state.urls) URL.revokeObjectURL(url);
+  state.urls = [];
+  const box = $("pages");
+  box.replaceChildren();
+  for (let n = 1; n <= pages; n++) {
+    const blob = await (await api(`ui/api/items/${encodeURIComponent(id)}/pages/${n}`)).blob();
+    const url = URL.createObjectURL(blob);
+    state.urls.push(url);
+    const img = el("img");
+    img.alt = `page ${n}`;
+    img.src = url;
+    box.append(img);
+  }
+}
+
+function collect() {
+  const data = {};
+  for (const name of state.fields) {
+    const input = $(`field-${name}`);
+    if (input.type === "checkbox") data[name] = input.checked;
+    else if (input.dataset.json) {
+      const text = input.value.trim();
+      try { data[name] = text ? JSON.parse(text) : []; }
+      catch (e) { throw new Error(`${name}: not valid JSON`); }
+    } else {
+      const text = input.value.trim();
+      data[name] = text === "" ? null : text;
+    }
+  }
+  return data;
+}
+
+async function save() {
+  try {
+    const body = JSON.stringify({ data: collect() });
+    const result = await (await api(`ui/api/items/${encodeURIComponent(state.id)}`, {
+      method: "POST", headers: { "Content-Type": "application/json" }, body,
+    })).json();
+    say(`saved to ${result.annotations}`);
+    closeItem();
+  } catch (error) {
+    say(error.message, true);
+  }
+}
+
+async function discard() {
+  try {
+    await api(`ui/api/items/${encodeURIComponent(state.id)}`, { method: "DELETE" });
+    say("discarded");
+    closeItem();
+  } catch (error) {
+    say(error.message, true);
+  }
+}
+
+function closeItem() {
+  state.id = null;
+  $("editor").hidden = true;
+  $("pages").replaceChildren();
+  loadQueue();
+}
+
+async function upload(event) {
+  event.preventDefault();
+  const form = new FormData($("upload-form"));
+  $("upload-button").disabled = true;
+  say("extracting…");
+  try {
+    const result = await (await api("ui/api/upload", { method: "POST", body: form })).json();
+    say(`extracted: ${result.envelope.key}`);
+    await openItem(result.id);
+  } catch (error) {
+    say(error.message, true);
+  } finally {
+    $("upload-button").disabled = false;
+  }
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  const keyBox = $("api-key");
+  keyBox.value = sessionStorage.getItem("extractor-api-key") || "";
+  keyBox.addEventListener("change", () => {
+    sessionStorage.setItem("extractor-api-key", keyBox.value.trim());
+    loadQueue();
+  });
+  $("upload-form").addEventListener("submit", upload);
+  $("refresh").addEventListener("click", loadQueue);
+  $("save").addEventListener("click", save);
+  $("discard").addEventListener("click", discard);
+  loadQueue();
+});
