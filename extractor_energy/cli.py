@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 
@@ -33,10 +34,20 @@ def _serve(args: argparse.Namespace) -> int:
     app = create_app(settings, loaded)
     config = uvicorn.Config(
         app, host=host, port=args.port, log_level=args.log_level,
-        timeout_graceful_shutdown=int(settings.shutdown_grace_s) or None,
+        timeout_graceful_shutdown=1,  # the drain (GracefulServer) has used the grace already
     )
-    GracefulServer(config).run()
-    return 0
+
+    def scheduler() -> object | None:
+        service = getattr(app.state, "service", None)
+        return service.scheduler if service is not None else None
+
+    GracefulServer(config, grace_s=settings.shutdown_grace_s, drain=scheduler).run()
+    # everything was stopped in the lifespan: skip the interpreter's teardown (garbage-collecting
+    # the model takes seconds), so the process exits within EXTRACTOR_SHUTDOWN_GRACE_S + 2 s
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def _api_key(args: argparse.Namespace) -> int:

@@ -53,6 +53,7 @@ class Job:
     enqueued_at: float = field(default_factory=time.monotonic)
     started_at: float | None = None
     cancelled: bool = False
+    aborted: bool = False  # answered "shutting down" while running: its row stops too
     deadline: float = float("inf")  # monotonic time after which nobody waits for the answer
 
     def cancel(self) -> None:
@@ -60,7 +61,7 @@ class Job:
         self.cancelled = True
 
     def gone(self) -> bool:
-        return self.cancelled or time.monotonic() > self.deadline
+        return self.cancelled or self.aborted or time.monotonic() > self.deadline
 
     def _resolve(self, result: Any = None, error: BaseException | None = None) -> None:
         def apply() -> None:
@@ -95,6 +96,8 @@ class Scheduler:
         self.extra_processors = extra_processors
         self._queue: queue.Queue[Job] = queue.Queue(maxsize=settings.max_queue_size)
         self._accepting = True
+        self._draining = False  # shutdown began: no new admissions, admitted work goes on
+        self._running: list[Job] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="inference-worker", daemon=True)
         self.last_batch_ms = 0.0
@@ -106,8 +109,29 @@ class Scheduler:
 
     @property
     def accepting(self) -> bool:
-        """False once shutdown has begun."""
-        return self._accepting
+        """False once shutdown has begun (new requests are refused; admitted ones go on)."""
+        return self._accepting and not self._draining
+
+    def begin_drain(self) -> None:
+        """Shutdown begins: refuse new requests; queued and running ones continue."""
+        self._draining = True
+
+    def abort(self) -> None:
+        """The grace period is over: answer every queued and running job "shutting down" now
+        (their rows stop at the next generation step)."""
+        self._accepting = False
+        for job in list(self._running):
+            job.aborted = True
+            job._resolve(error=ShuttingDown("the server shut down before this request finished"))
+        self._fail_queued()
+
+    def _fail_queued(self) -> None:
+        while True:
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            job._resolve(error=ShuttingDown("the server shut down before this request ran"))
 
     def retry_after(self) -> int:
         """Seconds a refused client should wait: the queue's expected drain time (1..60)."""
@@ -147,13 +171,12 @@ class Scheduler:
         while self._queue.qsize() and time.monotonic() < deadline:
             time.sleep(0.02)
         self._stop.set()
-        self._thread.join(timeout=max(1.0, deadline - time.monotonic() + 5))
-        while True:
-            try:
-                job = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            job._resolve(error=ShuttingDown("the server shut down before this request ran"))
+        for job in list(self._running):  # nobody will get these answers any more: stop their rows
+            job.aborted = True
+        joined = time.monotonic()
+        self._thread.join(timeout=max(1.0, min(5.0, deadline - time.monotonic() + 1)))
+        self._fail_queued()
+        log.info("inference worker stopped (%.2f s)", time.monotonic() - joined)
 
     # ------------------------------------------------------------------ worker side
     def _run(self) -> None:
@@ -208,6 +231,7 @@ class Scheduler:
         self.metrics.adapters_per_batch.observe(len({j.input.adapter_name for j in runnable}))
         stopper = StopRows([job.gone for job in runnable], self.loaded.tokenizer.eos_token_id)
         try:
+            self._running = runnable
             outputs = self._generate([j.input for j in runnable], stopper)
         except Exception as exc:
             if len(runnable) == 1:
@@ -215,9 +239,12 @@ class Scheduler:
                 runnable[0]._resolve(error=InferenceFailed("the model failed on this document (details are in the server log)"))
                 return
             log.warning("batch of %d failed (%s); retrying one by one", len(runnable), exc)
+            self._running = []
             for job in runnable:
                 self._run_batch([job])
             return
+        finally:
+            self._running = []
         for row, (job, output) in enumerate(zip(runnable, outputs)):
             self.metrics.tokens.inc(output.tokens_generated)
             if row in stopper.stopped:  # cut short: nobody waits for it (or it is too late to answer)

@@ -17,9 +17,10 @@ async def healthz() -> dict:
 async def readyz(request: Request, response: Response) -> dict:
     service = getattr(request.app.state, "service", None)
     ready = service is not None and service.scheduler.running
-    if not ready:
+    if not ready or not service.scheduler.accepting:
         response.status_code = 503
-        return {"status": "not ready"}
+        response.headers["Retry-After"] = "5"
+        return {"status": "not ready" if not ready else "shutting down"}
     return {"status": "ready", "model": service.loaded.name, "model_family": service.loaded.family, "device": str(service.loaded.device), "queue_depth": service.scheduler.queue_depth}
 
 
