@@ -20,10 +20,11 @@ async function api(path, options = {}) {
   return response;
 }
 
-function say(text, isError = false) {
+function say(text, isError = false, source = "") {
   const status = $("status");
   status.textContent = text;
   status.className = isError ? "error" : "";
+  status.dataset.source = source;
 }
 
 function el(tag, text, className) {
@@ -48,8 +49,10 @@ async function loadQueue() {
       li.addEventListener("click", () => openItem(item.id));
       list.append(li);
     }
+    if ($("status").dataset.source === "queue") say("");
   } catch (error) {
-    say(`queue: ${error.message}`, true);
+    const hint = error.message.startsWith("401") ? " (enter an API key with the admin scope above)" : "";
+    say(`queue: ${error.message}${hint}`, true, "queue");
   }
 }
 
