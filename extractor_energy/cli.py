@@ -82,7 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=_serve)
 
     api_key = sub.add_parser("api-key", help="make a new random API key and print it with its EXTRACTOR_API_KEYS entry (hash)")
-    api_key.add_argument("--scope", default="extract", choices=["extract", "admin", "extract+admin"], help="default extract")
+    api_key.add_argument("--scope", default="extract", choices=["extract", "admin", "review", "extract+admin", "extract+review"],
+                         help="default extract; review: the /ui review page (admin keys may review too)")
     api_key.add_argument("--name", default="", help="name shown in logs and used for the rate limit (letters, digits, _.-)")
     api_key.set_defaults(func=_api_key)
 

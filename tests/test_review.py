@@ -18,7 +18,8 @@ from .live_server import test_settings
 
 ADMIN = {"X-API-Key": "ee_admin"}
 EXTRACT = {"Authorization": "Bearer ee_extract"}
-KEYS = f"ops:admin:{hash_key('ee_admin')}, billing:extract:{hash_key('ee_extract')}"
+REVIEW = {"X-API-Key": "ee_review"}
+KEYS = f"ops:admin:{hash_key('ee_admin')}, billing:extract:{hash_key('ee_extract')}, ana:review:{hash_key('ee_review')}"
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +54,9 @@ def test_page_is_open_and_strict_but_the_api_needs_admin(served):
     assert client.get("/ui/review.js").status_code == 200 and client.get("/ui/review.css").status_code == 200
     assert client.get("/ui/api/queue").status_code == 401
     assert client.get("/ui/api/queue", headers=EXTRACT).status_code == 403
+    assert client.get("/ui/api/queue", headers=REVIEW).status_code == 200  # the review scope: the review API only
+    assert client.get("/adapters", headers=REVIEW).status_code == 403
+    assert client.post("/extract", headers=REVIEW, data={"uf": "GO"}).status_code == 403
 
 
 def test_requires_review_answer_is_queued_corrected_and_saved_for_training(served):
@@ -72,13 +76,13 @@ def test_requires_review_answer_is_queued_corrected_and_saved_for_training(serve
 
     corrected = {"num_instalacao": "9876543", "mes_referencia": "7/2025", "vencimento": "15/08/2025",
                  "valor_fatura": "R$ 1.234,56", "nome_cliente": "<script>alert(1)</script>"}
-    r = client.post(f"/ui/api/items/{item['id']}", headers=ADMIN, json={"data": corrected})
+    r = client.post(f"/ui/api/items/{item['id']}", headers=REVIEW, json={"data": corrected})
     assert r.status_code == 200, r.text
     assert r.json()["annotations"] == "equatorial_go/annotations.jsonl"
     rows = [json.loads(line) for line in (review_dir / "equatorial_go" / "annotations.jsonl").read_text().splitlines()]
     row = rows[-1]
     assert row["json"]["valor_fatura"] == 1234.56 and row["json"]["mes_referencia"] == "07/2025"
-    assert row["json"]["nome_cliente"] == "<script>alert(1)</script>" and row["review"]["reviewer"] == "ops"
+    assert row["json"]["nome_cliente"] == "<script>alert(1)</script>" and row["review"]["reviewer"] == "ana"
     assert (review_dir / "equatorial_go" / row["image"]).read_bytes()[:3] == b"\xff\xd8\xff"
     assert item["id"] not in [i["id"] for i in queued(client)]
     assert client.get(f"/ui/api/items/{item['id']}", headers=ADMIN).status_code == 404

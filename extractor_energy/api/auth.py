@@ -7,7 +7,8 @@ prints its entry. Clients send ``Authorization: Bearer <key>`` or ``X-API-Key: <
 
 * ``extract``: ``POST /extract``; ``admin``: everything else that is not open (adapters,
   reload, and any route added later: default deny). ``/healthz``, ``/readyz`` and the API docs
-  are open; ``/metrics`` is open only with ``EXTRACTOR_METRICS_PUBLIC=true``.
+  are open; ``/metrics`` is open only with ``EXTRACTOR_METRICS_PUBLIC=true``. ``review`` (or ``admin``):
+  the review page's API ``/ui/api/*`` (the page ``/ui`` itself is static and open).
 * 401 (with ``WWW-Authenticate: Bearer``) without a valid key, 403 with a key lacking the scope.
   The presented key is hashed and compared with *every* configured hash with
   ``hmac.compare_digest``, so timing says nothing about which bytes matched.
@@ -48,10 +49,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SCOPES = ("extract", "admin")
+SCOPES = ("extract", "admin", "review")
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}) | DOCS_ASSET_PATHS | UI_PAGE_PATHS
 #: path prefix -> scope needed; anything not listed (and not open) needs ``admin``
-SCOPE_BY_PREFIX: tuple[tuple[str, str], ...] = (("/extract", "extract"),)
+SCOPE_BY_PREFIX: tuple[tuple[str, str], ...] = (("/extract", "extract"), ("/ui/api", "review"))
 _ENTRY = re.compile(r"^(?:(?P<name>[A-Za-z0-9_.-]{1,64}):)?(?P<scopes>[a-z+]+):(?:sha256:)?(?P<hash>[0-9a-fA-F]{64})$")
 
 
@@ -234,7 +235,7 @@ class AuthMiddleware:
             await _deny(send, 401, f"{what}: send it as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",
                         {"WWW-Authenticate": "Bearer"})
             return
-        if needed not in key.scopes:
+        if needed not in key.scopes and not (needed == "review" and "admin" in key.scopes):  # admin may review
             await _deny(send, 403, f"this API key lacks the '{needed}' scope needed for {scope.get('path', '')[:100]}")
             return
         wait = policy.retry_after(key.name)
@@ -254,6 +255,7 @@ def install_security(app: "FastAPI", settings: "Settings") -> AuthPolicy:
         rate_per_min=settings.rate_limit_per_min, burst=settings.rate_limit_burst,
     )
     app.add_middleware(AuthMiddleware, policy=policy)
+    document_security(app, policy)
     origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
     if origins:
         from starlette.middleware.cors import CORSMiddleware
@@ -269,6 +271,43 @@ def install_security(app: "FastAPI", settings: "Settings") -> AuthPolicy:
     else:
         log.warning("no API keys configured (EXTRACTOR_API_KEYS): anonymous mode, serving loopback clients only")
     return policy
+
+
+_AUTH_RESPONSES = {
+    "401": {"description": "no API key, or an unknown one (when keys are configured)"},
+    "403": {"description": "the API key lacks the scope, or anonymous access from another machine"},
+    "429": {"description": "the API key's rate limit; see Retry-After"},
+}
+
+
+def document_security(app: "FastAPI", policy: AuthPolicy) -> None:
+    """Put the API keys in the OpenAPI schema: the two ways to send one, and per operation the
+    scope it needs and the 401/403/429 answers."""
+    build = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = build()
+        schema.setdefault("components", {})["securitySchemes"] = {
+            "bearer": {"type": "http", "scheme": "bearer", "description": "an API key (EXTRACTOR_API_KEYS)"},
+            "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key", "description": "an API key"},
+        }
+        error = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
+        for path, operations in schema.get("paths", {}).items():
+            needed = policy.scope_for(path)
+            if needed is None:
+                continue
+            for operation in operations.values():
+                operation["security"] = [{"bearer": []}, {"apiKey": []}]
+                operation["description"] = (operation.get("description") or "") + f"\n\nNeeds an API key with the `{needed}` scope."
+                for status, answer in _AUTH_RESPONSES.items():
+                    has_model = "ErrorResponse" in schema.get("components", {}).get("schemas", {})
+                    operation.setdefault("responses", {}).setdefault(status, {**answer, **({"content": error} if has_model else {})})
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def bind_host(requested: str, has_keys: bool, allow_anonymous: bool) -> str:
