@@ -255,7 +255,6 @@ def install_security(app: "FastAPI", settings: "Settings") -> AuthPolicy:
         rate_per_min=settings.rate_limit_per_min, burst=settings.rate_limit_burst,
     )
     app.add_middleware(AuthMiddleware, policy=policy)
-    document_security(app, policy)
     origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
     if origins:
         from starlette.middleware.cors import CORSMiddleware
@@ -271,43 +270,6 @@ def install_security(app: "FastAPI", settings: "Settings") -> AuthPolicy:
     else:
         log.warning("no API keys configured (EXTRACTOR_API_KEYS): anonymous mode, serving loopback clients only")
     return policy
-
-
-_AUTH_RESPONSES = {
-    "401": {"description": "no API key, or an unknown one (when keys are configured)"},
-    "403": {"description": "the API key lacks the scope, or anonymous access from another machine"},
-    "429": {"description": "the API key's rate limit; see Retry-After"},
-}
-
-
-def document_security(app: "FastAPI", policy: AuthPolicy) -> None:
-    """Put the API keys in the OpenAPI schema: the two ways to send one, and per operation the
-    scope it needs and the 401/403/429 answers."""
-    build = app.openapi
-
-    def openapi() -> dict:
-        if app.openapi_schema:
-            return app.openapi_schema
-        schema = build()
-        schema.setdefault("components", {})["securitySchemes"] = {
-            "bearer": {"type": "http", "scheme": "bearer", "description": "an API key (EXTRACTOR_API_KEYS)"},
-            "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key", "description": "an API key"},
-        }
-        error = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
-        for path, operations in schema.get("paths", {}).items():
-            needed = policy.scope_for(path)
-            if needed is None:
-                continue
-            for operation in operations.values():
-                operation["security"] = [{"bearer": []}, {"apiKey": []}]
-                operation["description"] = (operation.get("description") or "") + f"\n\nNeeds an API key with the `{needed}` scope."
-                for status, answer in _AUTH_RESPONSES.items():
-                    has_model = "ErrorResponse" in schema.get("components", {}).get("schemas", {})
-                    operation.setdefault("responses", {}).setdefault(status, {**answer, **({"content": error} if has_model else {})})
-        app.openapi_schema = schema
-        return schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def bind_host(requested: str, has_keys: bool, allow_anonymous: bool) -> str:
