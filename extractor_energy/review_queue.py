@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from .datasets import ANNOTATIONS
-from .documents import DocumentLimits, load_document, sniff
+from .documents import DocumentError, DocumentLimits, load_document, sniff
 from .keys import KeyError_, parse_key
 from .schema import BillData
 
@@ -43,7 +43,7 @@ _ID = re.compile(r"^[0-9a-f]{32}$")
 _EXT = {"jpeg": ".jpg", "png": ".png", "webp": ".webp", "gif": ".gif", "tiff": ".tif", "bmp": ".bmp",
         "heif": ".heic", "avif": ".avif", "pdf": ".pdf", "mpo": ".jpg"}
 #: pages shown in the browser: readable, but far below the decode limits
-DISPLAY_LIMITS = DocumentLimits(max_upload_bytes=64 * 1024 * 1024, pdf_dpi=110, model_max_pixels=1400 * 1000)
+DISPLAY_LIMITS = DocumentLimits(max_upload_bytes=64 * 1024 * 1024, max_pdf_pages=64, pdf_dpi=110, model_max_pixels=1400 * 1000)
 
 
 class ReviewError(Exception):
@@ -132,7 +132,10 @@ class ReviewQueue:
         cached = folder / f"page-{page}.png"
         if cached.is_file():
             return cached.read_bytes()
-        pages = load_document(self._bill_file(folder).read_bytes(), DISPLAY_LIMITS).pages
+        try:
+            pages = load_document(self._bill_file(folder).read_bytes(), DISPLAY_LIMITS).pages
+        except DocumentError as exc:  # the service read it, so only limits could differ: say so, never a 500
+            raise ReviewError(422, f"the page cannot be shown: {exc.message}") from None
         if not 1 <= page <= len(pages):
             raise ReviewError(404, f"the bill has {len(pages)} page(s)")
         buf = io.BytesIO()

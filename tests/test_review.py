@@ -119,3 +119,14 @@ def test_without_review_dir_nothing_is_kept(tiny_model_dir, tmp_path):
         off = client.get("/ui/api/queue")
         assert off.status_code == 404 and "EXTRACTOR_REVIEW_DIR" in off.json()["detail"]
     assert not any(Path(tmp_path).rglob("envelope.json"))
+
+
+def test_a_page_that_cannot_be_shown_is_a_422_not_a_500(tmp_path):
+    from extractor_energy.review_queue import ReviewError, ReviewQueue
+
+    queue = ReviewQueue(tmp_path)
+    item_id = queue.add(b"\xff\xd8\xff not an image", {"key": "equatorial_go", "pages": 1, "data": {}})
+    with pytest.raises(ReviewError) as info:
+        queue.page_png(item_id, 1)
+    assert info.value.status == 422
+    assert [i["id"] for i in queue.items()] == [item_id] and not list(tmp_path.glob("equatorial_go"))
