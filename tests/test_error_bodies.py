@@ -33,8 +33,10 @@ def _post(client, content=b"", name="f.jpg", concessionaria="EQUATORIAL", uf="GO
     ("case", "status", "needle"),
     [
         ("unidentified_jpeg", 422, "corrupt"),
-        ("huge_uf", 422, "unknown uf"),
-        ("huge_concessionaria_symbols", 422, "no letters"),
+        ("huge_uf", 422, "uf: String should have at most 32 characters"),
+        ("long_uf", 422, "unknown uf"),
+        ("huge_concessionaria_symbols", 422, "at most 200 characters"),
+        ("long_concessionaria_symbols", 422, "no letters"),
         ("huge_filename", 422, "corrupt"),
     ],
 )
@@ -45,8 +47,12 @@ def test_error_bodies_leak_nothing_and_echo_little(client, case, status, needle)
         kwargs["content"] = junk
     elif case == "huge_uf":
         kwargs["uf"] = "Z" * 500_000
+    elif case == "long_uf":
+        kwargs["uf"] = "Z" * 32
     elif case == "huge_concessionaria_symbols":
         kwargs["concessionaria"] = "!" * 5_000
+    elif case == "long_concessionaria_symbols":
+        kwargs["concessionaria"] = "!" * 200
     elif case == "huge_filename":
         kwargs.update(content=junk, name="a" * 600 + ".jpg")
     r = _post(client, **kwargs)

@@ -187,14 +187,18 @@ class AuthPolicy:
 
 
 def _presented_key(scope: Scope) -> str | None:
+    """The key sent; when several are sent (both headers, or one twice) they must all be the same,
+    else an invalid one could hide behind a valid one: "" then (never a valid key)."""
+    keys: set[str] = set()
     for name, value in scope.get("headers", ()):
         if name == b"authorization":
             text = value.decode("latin-1").strip()
-            if text[:7].lower() == "bearer ":
-                return text[7:].strip()
+            keys.add(text[7:].strip() if text[:7].lower() == "bearer " else "")
         elif name == b"x-api-key":
-            return value.decode("latin-1").strip()
-    return None
+            keys.add(value.decode("latin-1").strip())
+    if not keys:
+        return None
+    return keys.pop() if len(keys) == 1 else ""
 
 
 async def _deny(send: Send, status: int, detail: str, headers: dict[str, str] | None = None) -> None:
@@ -230,6 +234,8 @@ class AuthMiddleware:
             return
         presented = _presented_key(scope)
         key = policy.identify(presented) if presented else None
+        if presented == "":
+            presented = "invalid"  # an Authorization that is no Bearer key, or two different keys
         if key is None:
             what = "an API key is required" if not presented else "the API key is not valid"
             await _deny(send, 401, f"{what}: send it as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",
@@ -255,6 +261,7 @@ def install_security(app: "FastAPI", settings: "Settings") -> AuthPolicy:
         rate_per_min=settings.rate_limit_per_min, burst=settings.rate_limit_burst,
     )
     app.add_middleware(AuthMiddleware, policy=policy)
+    document_security(app, policy)
     origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
     if origins:
         from starlette.middleware.cors import CORSMiddleware
@@ -270,6 +277,43 @@ def install_security(app: "FastAPI", settings: "Settings") -> AuthPolicy:
     else:
         log.warning("no API keys configured (EXTRACTOR_API_KEYS): anonymous mode, serving loopback clients only")
     return policy
+
+
+_AUTH_RESPONSES = {
+    "401": {"description": "no API key, or an unknown one (when keys are configured)"},
+    "403": {"description": "the API key lacks the scope, or anonymous access from another machine"},
+    "429": {"description": "the API key's rate limit; see Retry-After"},
+}
+
+
+def document_security(app: "FastAPI", policy: AuthPolicy) -> None:
+    """Put the API keys in the OpenAPI schema: the two ways to send one, and per operation the
+    scope it needs and the 401/403/429 answers."""
+    build = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = build()
+        schema.setdefault("components", {})["securitySchemes"] = {
+            "bearer": {"type": "http", "scheme": "bearer", "description": "an API key (EXTRACTOR_API_KEYS)"},
+            "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key", "description": "an API key"},
+        }
+        error = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
+        for path, operations in schema.get("paths", {}).items():
+            needed = policy.scope_for(path)
+            if needed is None:
+                continue
+            for operation in operations.values():
+                operation["security"] = [{"bearer": []}, {"apiKey": []}]
+                operation["description"] = (operation.get("description") or "") + f"\n\nNeeds an API key with the `{needed}` scope."
+                for status, answer in _AUTH_RESPONSES.items():
+                    has_model = "ErrorResponse" in schema.get("components", {}).get("schemas", {})
+                    operation.setdefault("responses", {}).setdefault(status, {**answer, **({"content": error} if has_model else {})})
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def bind_host(requested: str, has_keys: bool, allow_anonymous: bool) -> str:

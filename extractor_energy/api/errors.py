@@ -27,13 +27,30 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        parts = [f"{clip('.'.join(str(p) for p in e.get('loc', ())), 60)}: {e.get('msg')}" for e in exc.errors()[:5]]
+        parts = [_describe_invalid(e) for e in exc.errors()[:5]]
         return JSONResponse({"detail": public_detail("invalid request: " + "; ".join(parts))}, status_code=422)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error on %s", request.url.path)
         return JSONResponse({"detail": f"internal error ({type(exc).__name__}); the server keeps serving"}, status_code=500)
+
+
+#: what to send when a form field is missing (shown with the 422)
+FIELD_HINTS = {
+    "file": "send the bill as multipart/form-data, e.g. curl -F file=@fatura.jpg",
+    "concessionaria": "e.g. -F concessionaria=EQUATORIAL",
+    "uf": "e.g. -F uf=GO",
+}
+
+
+def _describe_invalid(error: dict) -> str:
+    loc = [str(p) for p in error.get("loc", ())]
+    name = loc[-1] if loc else ""
+    if error.get("type") == "missing" and loc[:1] == ["body"]:
+        return f"missing form field {clip(name, 40)}" + (f": {FIELD_HINTS[name]}" if name in FIELD_HINTS else "")
+    where = ".".join(loc[1:] if loc[:1] in (["body"], ["query"], ["path"]) else loc)
+    return f"{where[:60]}: {error.get('msg')}"
 
 
 class OneLineStartupFailure:

@@ -12,10 +12,14 @@ router = APIRouter(tags=["extraction"])
 _CHUNK = 1024 * 1024
 
 ERRORS = {
+    400: {"model": ErrorResponse, "description": "the body is not valid multipart/form-data"},
+    401: {"model": ErrorResponse, "description": "API keys are configured and none (or an unknown one) was sent"},
+    403: {"model": ErrorResponse, "description": "the API key lacks the extract scope, or anonymous access from another machine"},
     413: {"model": ErrorResponse, "description": "file or decoded image over the configured limit"},
     415: {"model": ErrorResponse, "description": "not JPEG, PNG, WebP, HEIC/HEIF or PDF"},
     422: {"model": ErrorResponse, "description": "missing/invalid field, unreadable file, too many PDF pages, unknown UF"},
-    503: {"model": ErrorResponse, "description": "queue full or shutting down; see Retry-After"},
+    429: {"model": ErrorResponse, "description": "the API key's rate limit; see Retry-After"},
+    503: {"model": ErrorResponse, "description": "server full or shutting down; see Retry-After"},
     504: {"model": ErrorResponse, "description": "no answer within EXTRACTOR_REQUEST_TIMEOUT_S"},
 }
 
@@ -32,17 +36,17 @@ async def _read_limited(upload: UploadFile, limit: int) -> bytes:
 
 async def extract(
     request: Request,
-    file: UploadFile | None = File(None, description="the bill: JPEG, PNG, WebP, HEIC/HEIF or PDF"),
-    concessionaria: str | None = Form(None, description="utility as people write it: EQUATORIAL, cemig-d, Enel RJ…"),
-    uf: str | None = Form(None, description="state code, one of the 27 (GO, SP, MG…)"),
+    file: UploadFile = File(description="the bill: JPEG, PNG, WebP, HEIC/HEIF or PDF"),
+    concessionaria: str = Form(
+        min_length=1, max_length=200, description="utility as people write it: EQUATORIAL, cemig-d, Enel RJ…"
+    ),
+    uf: str = Form(min_length=1, max_length=32, description="state code, one of the 27 (GO, SP, MG…)"),
 ) -> dict:
     """Extract the output contract from one bill (all pages of a PDF go to the model together)."""
     service: ExtractionService = request.app.state.service
-    if file is None:
-        raise ApiError(422, "missing form field 'file': send the bill as multipart/form-data, e.g. curl -F file=@fatura.jpg")
-    if concessionaria is None or not concessionaria.strip():
+    if not concessionaria.strip():
         raise ApiError(422, "missing form field 'concessionaria', e.g. -F concessionaria=EQUATORIAL")
-    if uf is None or not uf.strip():
+    if not uf.strip():
         raise ApiError(422, "missing form field 'uf', e.g. -F uf=GO")
     payload = _Upload(file, service.settings.max_upload_bytes)  # read only inside a decode slot
     answer = await service.extract(
