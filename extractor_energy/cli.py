@@ -50,6 +50,39 @@ def _serve(args: argparse.Namespace) -> int:
     os._exit(0)
 
 
+def _publish(args: argparse.Namespace) -> int:
+    import shutil
+    from pathlib import Path
+
+    from .adapters.validation import CONFIG_FILE, METADATA_FILE, WEIGHTS_FILE
+    from .keys import KeyError_, parse_key
+    from .publish import publishing
+
+    try:
+        key = parse_key(args.key).key
+    except KeyError_ as exc:
+        print(f"extractor-energy: {exc}", file=sys.stderr)
+        return 2
+    source = Path(args.src)
+    missing = [name for name in (CONFIG_FILE, WEIGHTS_FILE) if not (source / name).is_file()]
+    if missing:
+        print(f"extractor-energy: {source} has no {' or '.join(missing)}; it is not a PEFT LoRA adapter folder", file=sys.stderr)
+        return 2
+    if args.adapters_dir:
+        root = Path(args.adapters_dir)
+    else:
+        from .config import get_settings
+
+        root = get_settings().adapters_dir
+    target = root / key
+    with publishing(target) as staging:  # hidden sibling, fsynced, then one atomic rename/exchange
+        for name in (CONFIG_FILE, WEIGHTS_FILE, METADATA_FILE):
+            if (source / name).is_file():
+                shutil.copyfile(source / name, staging / name)  # contents only: links are not carried over
+    print(f"published {source} as {target} (a running server validates and serves it within seconds)")
+    return 0
+
+
 def _api_key(args: argparse.Namespace) -> int:
     from .api.auth import hash_key, new_key
 
@@ -80,6 +113,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     serve.set_defaults(func=_serve)
+
+    publish = sub.add_parser(
+        "publish", help="copy an adapter folder into adapters/<KEY>/ atomically, replacing the previous version"
+    )
+    publish.add_argument("src", help="folder with adapter_config.json + adapter_model.safetensors (+ extractor_metadata.json)")
+    publish.add_argument("key", help="<concessionaria>_<uf>, e.g. equatorial_go")
+    publish.add_argument("--adapters-dir", default=None, help="default EXTRACTOR_ADAPTERS_DIR (adapters)")
+    publish.set_defaults(func=_publish)
 
     api_key = sub.add_parser("api-key", help="make a new random API key and print it with its EXTRACTOR_API_KEYS entry (hash)")
     api_key.add_argument("--scope", default="extract", choices=["extract", "admin", "review", "extract+admin", "extract+review"],
