@@ -1,4 +1,4 @@
-"""``extractor-energy`` command line: serve, extract, tiny-model, synth, eval."""
+"""``extractor-energy`` command line: serve, extract, publish, api-key, tiny-model, synth, eval."""
 
 from __future__ import annotations
 
