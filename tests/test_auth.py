@@ -93,6 +93,8 @@ def test_without_keys_only_loopback_clients_are_served(make_client):
     assert r.status_code == 403 and "EXTRACTOR_API_KEYS" in r.json()["detail"]
     assert remote.get("/healthz").status_code == 403
     assert make_client(client_addr=("203.0.113.7", 40000), allow_anonymous=True).get("/adapters").status_code == 200
+    assert make_client(client_addr=("::ffff:127.0.0.1", 40000)).get("/adapters").status_code == 200  # dual-stack loopback
+    assert make_client(client_addr=("::ffff:203.0.113.7", 40000)).get("/adapters").status_code == 403
 
 
 def test_bind_host_and_key_parsing():

@@ -108,11 +108,18 @@ def load_keys(inline: str, file: Path | None) -> list[ApiKey]:
     return keys
 
 
+def _loopback_ip(text: str) -> bool:
+    """A loopback address, also as an IPv4-mapped IPv6 one (``::ffff:127.0.0.1`` on dual-stack sockets)."""
+    address = ipaddress.ip_address(text)
+    mapped = getattr(address, "ipv4_mapped", None)
+    return (mapped or address).is_loopback
+
+
 def is_loopback_host(host: str) -> bool:
     if host == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return _loopback_ip(host)
     except ValueError:
         return False
 
@@ -123,7 +130,7 @@ def _client_is_remote(scope: Scope) -> bool:
     if not client:
         return False
     try:
-        return not ipaddress.ip_address(client[0]).is_loopback
+        return not _loopback_ip(client[0])
     except ValueError:
         return False
 
