@@ -62,6 +62,62 @@ def choose_threshold(records: list[tuple[float, bool]], target: float) -> float:
     return 1.0
 
 
+def review_flag(confidence: dict[str, float], data: Any) -> dict[str, Any]:
+    """What ``requires_review`` needs to be recomputed at any threshold: required-field confidences and check findings."""
+    from extractor_energy.checks import check_bill
+    from extractor_energy.schema import REQUIRED_FIELDS
+
+    flagged = {f for finding in check_bill(data) for f in getattr(finding, "fields", [])}
+    return {"required": {f: (None if getattr(data, f) in (None, "", False, []) else confidence.get(f, 0.0))
+                         for f in REQUIRED_FIELDS}, "check_flags": sorted(flagged & set(REQUIRED_FIELDS))}
+
+
+def _required_ok(item: Any, data: Any) -> bool:
+    from extractor_energy.evaluation import normalised_fields
+    from extractor_energy.schema import REQUIRED_FIELDS
+
+    gold, got = normalised_fields(item.gold), normalised_fields(data)
+    return all(gold[f] == got[f] for f in REQUIRED_FIELDS)
+
+
+def flagged_at(bill: dict[str, Any], threshold: float) -> bool:
+    """``confidence.requires_review`` for a bill recorded by :func:`review_flag`."""
+    return bool(bill["check_flags"]) or any(c is None or c < threshold for c in bill["required"].values())
+
+
+def report(results: list[dict[str, Any]], fields: list[str] | None, limit: int, minutes: float,
+           calibration: list[tuple[float, bool]], bills: list[tuple[dict[str, Any], bool]], target: float,
+           capture: str) -> dict[str, Any]:
+    """Print the accuracy table and the reliability table; return the calibration summary."""
+    print(f"\n### micro F1 / required-fields exact match ({limit} held-out bills per cell, fields: "
+          f"{', '.join(fields) if fields else 'all'}; {minutes:.1f} min)\n")
+    names = ["base", "generic", "generic (unseen)", "specialised"]
+    print("| layout | capture | " + " | ".join(names) + " |")
+    print("| --- | --- | " + " | ".join("---:" for _ in names) + " |")
+    cells = list(dict.fromkeys((r["layout"], r["capture"]) for r in results))
+    for key, cap in cells:
+        shown = []
+        for n in names:
+            hit = next((r for r in results if (r["layout"], r["capture"], r["system"]) == (key, cap, n)), None)
+            shown.append(f"{hit['micro_f1']:.3f} / {hit['required_exact']:.2f}" if hit else "–")
+        print(f"| {key} | {cap} | " + " | ".join(shown) + " |")
+    if not calibration:
+        return {"reliability": [], "threshold": None, "share_flagged": None}
+    threshold = choose_threshold(calibration, target)
+    table = reliability(calibration)
+    flags = [flagged_at(bill, threshold) for bill, _ in bills]
+    share = round(sum(flags) / len(flags), 4) if flags else None
+    wrong_unflagged = sum(1 for (bill, ok), flag in zip(bills, flags) if not flag and not ok)
+    print(f"\n### reliability on {capture} bills (adapters): confidence -> share of fields correct\n")
+    print("| confidence | fields | correct |\n| --- | ---: | ---: |")
+    for r in table:
+        shown = "–" if r["accuracy"] is None else f"{r['accuracy']:.3f}"
+        print(f"| {r['bucket']} | {r['fields']} | {shown} |")
+    print(f"\nthreshold for >= {target:.0%} correct among unflagged fields: {threshold}; bills flagged at it: "
+          f"{share} of {len(flags)}; unflagged bills with a wrong required field: {wrong_unflagged}")
+    return {"reliability": table, "threshold": threshold, "share_flagged": share, "target": target}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--eval-root", required=True, type=Path, help="EVAL/<capture>/<key>/ prepared data sets")
@@ -76,13 +132,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calibrate", default="photo", help="capture whose fields give the reliability table")
     parser.add_argument("--target", type=float, default=0.98, help="accuracy the fields not flagged must reach")
     parser.add_argument("--json-out", type=Path)
+    parser.add_argument("--merge", nargs="+", type=Path, help="print the tables of earlier --json-out files together "
+                        "(runs split over processes) instead of evaluating")
     args = parser.parse_args(argv)
+    if args.merge:
+        runs = [json.loads(p.read_text(encoding="utf-8")) for p in args.merge]
+        records = [(c, ok) for run in runs for c, ok in run["calibration"]]
+        bills = [tuple(b) for run in runs for b in run["bills"]]
+        report([r for run in runs for r in run["results"]], runs[0]["fields"], runs[0]["limit"],
+               sum(run["minutes"] for run in runs), records, bills, args.target, args.calibrate)
+        return 0
 
     import torch
 
-    from extractor_energy.checks import check_bill
     from extractor_energy.config import Settings
-    from extractor_energy.confidence import requires_review
     from extractor_energy.datasets import load_split, read_summary
     from extractor_energy.documents import DocumentLimits
     from extractor_energy.evaluation import normalised_fields, predict_local, score_predictions
@@ -108,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     limits = DocumentLimits(max_upload_bytes=64 * 1024 * 1024)
     results: list[dict[str, Any]] = []
     calibration: list[tuple[float, bool]] = []
-    flagged_bills: list[bool] = []
+    flagged_bills: list[tuple[dict[str, float], Any, Any]] = []
     started = time.perf_counter()
     for key, capture, folder in cells:
         summary = read_summary(folder)
@@ -130,11 +193,11 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.perf_counter()
             preds = predict_local(loaded, items, adapter_name=adapter, max_new_tokens=args.max_new_tokens,
                                   batch_size=args.batch_size, constrained=True, fields=fields)
-            report = score_predictions(items, preds, fields)
+            scored = score_predictions(items, preds, fields)
             seconds = time.perf_counter() - t0
             row = {"layout": key, "capture": capture, "system": system, "bills": len(items),
-                   "micro_f1": round(report.micro_f1, 4), "required_exact": round(report.required_exact, 4),
-                   "micro_precision": round(report.micro_precision, 4), "micro_recall": round(report.micro_recall, 4),
+                   "micro_f1": round(scored.micro_f1, 4), "required_exact": round(scored.required_exact, 4),
+                   "micro_precision": round(scored.micro_precision, 4), "micro_recall": round(scored.micro_recall, 4),
                    "s_per_bill": round(seconds / max(len(items), 1), 2)}
             results.append(row)
             print(json.dumps(row), flush=True)
@@ -144,39 +207,17 @@ def main(argv: list[str] | None = None) -> int:
                     for name, conf in pred.confidence.items():
                         calibration.append((conf, got.get(name) == gold.get(name)))
                     if pred.data is not None:
-                        flagged_bills.append((pred.confidence, pred.data))  # type: ignore[arg-type]
+                        flagged_bills.append((pred.confidence, pred.data, item))
     elapsed = time.perf_counter() - started
 
-    print(f"\n### micro F1 / required-fields exact match ({args.limit} held-out bills per cell, fields: "
-          f"{', '.join(fields) if fields else 'all'}; {elapsed / 60:.1f} min)\n")
-    names = ["base", "generic", "generic (unseen)", "specialised"]
-    print("| layout | capture | " + " | ".join(n for n in names) + " |")
-    print("| --- | --- | " + " | ".join("---:" for _ in names) + " |")
-    for key, capture, _ in cells:
-        cells_text = []
-        for n in names:
-            hit = next((r for r in results if (r["layout"], r["capture"], r["system"]) == (key, capture, n)), None)
-            cells_text.append(f"{hit['micro_f1']:.3f} / {hit['required_exact']:.2f}" if hit else "–")
-        print(f"| {key} | {capture} | " + " | ".join(cells_text) + " |")
-    threshold = choose_threshold(calibration, args.target) if calibration else None
-    table = reliability(calibration) if calibration else []
-    share_flagged = None
-    if calibration and threshold is not None:
-        flags = [requires_review(data, conf, check_bill(data), threshold) for conf, data in flagged_bills]  # type: ignore[misc]
-        share_flagged = round(sum(flags) / len(flags), 4) if flags else None
-        print(f"\n### reliability on {args.calibrate} bills (adapters): confidence -> share of fields correct\n")
-        print("| confidence | fields | correct |\n| --- | ---: | ---: |")
-        for r in table:
-            shown = "–" if r["accuracy"] is None else f"{r['accuracy']:.3f}"
-            print(f"| {r['bucket']} | {r['fields']} | {shown} |")
-        print(f"\nthreshold for >= {args.target:.0%} correct among unflagged fields: {threshold}; "
-              f"bills flagged at it: {share_flagged}")
+    bills = [(review_flag(conf, data), _required_ok(item, data)) for conf, data, item in flagged_bills]
+    summary = report(results, fields, args.limit, elapsed / 60, calibration, bills, args.target, args.calibrate)
     if args.json_out:
         args.json_out.parent.mkdir(parents=True, exist_ok=True)
         args.json_out.write_text(json.dumps({
-            "model": loaded.name, "fields": fields, "limit": args.limit, "results": results, "reliability": table,
-            "threshold": threshold, "target": args.target, "share_flagged": share_flagged,
-            "minutes": round(elapsed / 60, 1),
+            "model": loaded.name, "fields": fields, "limit": args.limit, "results": results,
+            "minutes": round(elapsed / 60, 1), "calibration": calibration, **summary,
+            "bills": bills,
         }, indent=2) + "\n", encoding="utf-8")
     return 0
 
