@@ -360,13 +360,20 @@ def row_page_texts(dataset_dir: str | Path, row: DatasetRow) -> list[str]:
     return row.page_texts
 
 
+#: with at least MIN_VAL_FOR_ROWS usable bills, the val split holds at least MIN_VAL_ROWS of them
+MIN_VAL_ROWS, MIN_VAL_FOR_ROWS = 10, 40
+
+
 def _split(rows: list[DatasetRow], val_fraction: float, seed: int) -> dict[str, str]:
     position = {r.id: _hash_split(r.id, seed) for r in rows}
     split = {r.id: "val" if position[r.id] < val_fraction else "train" for r in rows}
     val = [i for i, s in split.items() if s == "val"]
     train = [i for i, s in split.items() if s == "train"]
-    if val_fraction > 0 and not val and len(rows) >= 2:  # small sets: still measure something
-        split[min(train, key=position.__getitem__)] = "val"
+    # a val split of 2-4 bills measures nothing: 40+ bills keep at least MIN_VAL_ROWS for validation
+    wanted = MIN_VAL_ROWS if len(rows) >= MIN_VAL_FOR_ROWS else 1
+    if val_fraction > 0 and len(val) < wanted and len(rows) >= 2:  # the rows nearest the cut move to val
+        for row_id in sorted(train, key=position.__getitem__)[: wanted - len(val)]:
+            split[row_id] = "val"
     elif not train and val:
         split[max(val, key=position.__getitem__)] = "train"
     return split

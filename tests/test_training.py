@@ -354,3 +354,16 @@ def test_text_family_trains_on_stored_page_text_and_publishes_a_servable_adapter
     assert meta["model_family"] == "text" and meta["fields"] == fields.split(",")
     assert meta["loss"]["steps"] == 6 and meta["metrics"]["after"]["documents"] >= 1
     assert 0.0 <= meta["metrics"]["after"]["micro_f1"] <= 1.0
+
+
+def test_forty_bills_keep_at_least_ten_for_validation() -> None:
+    from extractor_energy.datasets import DatasetRow, _split
+    from extractor_energy.schema import BillData
+
+    rows = [DatasetRow(id=f"{i:016x}", images=[], key="equatorial_go", source="", data=BillData()) for i in range(40)]
+    split = _split(rows, 0.1, seed=0)
+    assert list(split.values()).count("val") == 10
+    assert _split(rows, 0.1, seed=0) == split  # stable
+    small = _split(rows[:20], 0.1, seed=0)
+    assert 1 <= list(small.values()).count("val") < 10
+    assert list(_split(rows, 0.0, seed=0).values()).count("val") == 0  # --val-fraction 0: everything trains
