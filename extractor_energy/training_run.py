@@ -463,6 +463,7 @@ def run_training(
     staging = staging_path(output_dir, "staging")
     try:
         peft_model.save_pretrained(staging)
+        (staging / "README.md").unlink(missing_ok=True)  # PEFT's empty model card names the local model folder
         if config.save_dtype != "float32":
             _cast_weights(staging / "adapter_model.safetensors", getattr(torch, config.save_dtype))
         # back to the serving form: unwrap, wrap like load_model, load the saved files like `eval --adapter`
