@@ -198,7 +198,8 @@ def main(argv: list[str] | None = None) -> int:
             row = {"layout": key, "capture": capture, "system": system, "bills": len(items),
                    "micro_f1": round(scored.micro_f1, 4), "required_exact": round(scored.required_exact, 4),
                    "micro_precision": round(scored.micro_precision, 4), "micro_recall": round(scored.micro_recall, 4),
-                   "s_per_bill": round(seconds / max(len(items), 1), 2)}
+                   "s_per_bill": round(seconds / max(len(items), 1), 2),
+                   "field_accuracy": {f: round(sc.accuracy, 3) for f, sc in scored.fields.items()}}
             results.append(row)
             print(json.dumps(row), flush=True)
             if capture == args.calibrate and adapter is not None:
