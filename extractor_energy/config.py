@@ -66,7 +66,7 @@ class Settings(BaseSettings):
     )
 
     constrained_decoding: bool = Field(True, description="Constrain generation to the contract's JSON schema")
-    review_threshold: float = Field(0.5, ge=0, le=1, description="Confidence under which a required field sets requires_review")
+    review_threshold: float = Field(0.8, ge=0, le=1, description="Confidence under which a required field sets requires_review")
     review_dir: Path | None = Field(
         None, description="Keep answers with requires_review (file + answer) here for the /ui review page; corrections are "
         "saved as <dir>/<key>/annotations.jsonl for training/prepare_dataset.py. Unset = no review queue"
