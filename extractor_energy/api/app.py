@@ -34,9 +34,11 @@ log = logging.getLogger(__name__)
 
 DESCRIPTION = """Structured JSON from Brazilian electricity bills ("faturas de energia").
 
-One vision-language model stays resident; a LoRA adapter per utility and state
-(`adapters/<concessionaria>_<uf>/`) is attached per request and hot-swapped without restarts.
-Without an adapter the base model gets the utility's prompt notes."""
+One model stays resident: a vision-language model reading page images (`vlm` family), or a causal
+LM reading the page text from the PDF text layer or OCR (`text` family, the embedded default on
+CPU). A LoRA adapter per utility and state (`adapters/<concessionaria>_<uf>/`) is attached per
+request and hot-swapped without restarts. A key without an adapter is served by the fallback
+adapter when one is configured, else by the base model with the utility's prompt notes."""
 
 
 def build_service(settings: Settings, loaded: LoadedModel, metrics: Metrics) -> ExtractionService:
