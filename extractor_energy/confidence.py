@@ -1,7 +1,7 @@
 """Per-field confidence from the probabilities of the tokens that wrote each value.
 
 ``GenerationOutput.token_probs[i]`` is the raw model's probability of the i-th generated token
-(recorded before any constraint masks the logits), ``extra["token_texts"][i]`` its text.
+(recorded before any constraint masks the logits), ``token_texts[i]`` its text.
 
 **Confidence of a field = the lowest probability among the tokens that wrote its value** (min,
 not mean): a value is only as right as its least certain token. One doubtful digit makes a
@@ -68,7 +68,7 @@ def char_probabilities(output: GenerationOutput) -> list[float]:
     Without token texts, the probabilities are spread evenly over the characters.
     """
     text, probs = output.text, output.token_probs
-    pieces: list[str] | None = output.extra.get("token_texts")
+    pieces = output.token_texts
     if not pieces or len(pieces) != len(probs):
         step = len(probs) / max(len(text), 1)
         return [probs[min(int(i * step), len(probs) - 1)] for i in range(len(text))]

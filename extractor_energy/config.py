@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from .documents import DocumentLimits
 
 
 class Settings(BaseSettings):
@@ -88,6 +91,17 @@ class Settings(BaseSettings):
     cors_origins: str = Field("", description="Comma-separated origins allowed by CORS; empty = CORS off")
 
     decode_workers: int = Field(2, ge=1, description="Uploads read into memory and decoded at the same time (a bounded pool)")
+
+    def document_limits(self, family: str = "vlm", *, offline: bool = False) -> "DocumentLimits":
+        """The decoding limits for uploads (one place): the text family gives pages to OCR, which wants
+        more pixels than a VLM's budget; ``offline`` (training, eval) accepts files up to 64 MB."""
+        from .documents import DocumentLimits
+
+        return DocumentLimits(
+            max_upload_bytes=max(self.max_upload_bytes, 64 * 1024 * 1024) if offline else self.max_upload_bytes,
+            max_image_pixels=self.max_image_pixels, max_pdf_pages=self.max_pdf_pages, pdf_dpi=self.pdf_dpi,
+            model_max_pixels=self.ocr_max_pixels if family == "text" else self.model_max_pixels,
+        )
 
     @property
     def max_adapter_bytes(self) -> int:

@@ -139,7 +139,6 @@ def run_eval(args: argparse.Namespace) -> int:
 
     from .config import Settings
     from .datasets import DatasetError, load_split, read_summary
-    from .documents import DocumentLimits
     from .evaluation import format_table, predict_local, score_predictions
 
     if args.server and args.compare_base:
@@ -151,10 +150,7 @@ def run_eval(args: argparse.Namespace) -> int:
         if getattr(args, arg, None):
             overrides[name] = getattr(args, arg)
     settings = Settings().model_copy(update=overrides)
-    limits = DocumentLimits(
-        max_upload_bytes=max(settings.max_upload_bytes, 64 * 1024 * 1024), max_image_pixels=settings.max_image_pixels,
-        max_pdf_pages=settings.max_pdf_pages, pdf_dpi=settings.pdf_dpi, model_max_pixels=settings.model_max_pixels,
-    )
+    limits = settings.document_limits(offline=True)
     reports: dict[str, Any] = {}
     details: dict[str, Any] = {}
     started = time.perf_counter()

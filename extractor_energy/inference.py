@@ -40,8 +40,9 @@ class GenerationOutput:
     preprocess_ms: float
     generate_ms: float
     batch_size: int
-    extra: dict[str, Any] = field(default_factory=dict)
     prompt_tokens: int = 0
+    token_texts: list[str] = field(default_factory=list)  # text of each generated token (confidence spans)
+    queue_ms: float = 0.0  # set by the service: time the request waited for the worker
 
     @property
     def tokens_generated(self) -> int:
@@ -125,7 +126,7 @@ def generate_batch(
                 generate_ms=(finished - preprocessed) * 1000,
                 batch_size=len(inputs),
                 prompt_tokens=int(prompt_tokens[row]),
-                extra={"token_texts": [tokenizer.decode([t], skip_special_tokens=True) for t in ids[:end]]},
+                token_texts=[tokenizer.decode([t], skip_special_tokens=True) for t in ids[:end]],
             )
         )
     return results

@@ -14,7 +14,7 @@ from .checks import check_bill, findings_to_warnings
 from .config import Settings
 from .decode_pool import DecodePool, LazyPayload
 from .confidence import field_confidence, requires_review
-from .documents import DocumentError, DocumentLimits, load_document
+from .documents import DocumentError, DocumentLimits
 from .inference import BASE, GenerationInput
 from .keys import BillKey, KeyError_, make_key
 from .metrics import Metrics, key_label
@@ -50,13 +50,7 @@ class ExtractionService:
 
     @cached_property
     def limits(self) -> DocumentLimits:
-        s = self.settings
-        # the text family hands pages to OCR, which wants more pixels than a VLM's budget
-        page_pixels = s.ocr_max_pixels if self.loaded.family == "text" else s.model_max_pixels
-        return DocumentLimits(
-            max_upload_bytes=s.max_upload_bytes, max_image_pixels=s.max_image_pixels, max_pdf_pages=s.max_pdf_pages,
-            pdf_dpi=s.pdf_dpi, model_max_pixels=page_pixels,
-        )
+        return self.settings.document_limits(self.loaded.family)
 
     async def read_text(self, document: Any) -> tuple[str | None, list[PageText]]:
         """Text family: the bill's page text, cut to the token budget; VLM family: ``(None, [])``."""
@@ -137,7 +131,7 @@ class ExtractionService:
             "timings_ms": {
                 "decode": round((decoded - started) * 1000, 1),
                 "ocr": round((read - decoded) * 1000, 1),
-                "queue": round(output.extra.get("queue_ms", 0.0), 1),
+                "queue": round(output.queue_ms, 1),
                 "preprocess": round(output.preprocess_ms, 1),
                 "generate": round(output.generate_ms, 1),
                 "total": round((finished - started) * 1000, 1),
@@ -198,7 +192,7 @@ class ExtractionService:
             raise ApiError(503, str(exc), {"Retry-After": "1"}, reason="inference_failed") from None
         except ShuttingDown as exc:
             raise ApiError(503, str(exc), {"Retry-After": "5"}, reason="shutting_down") from None
-        output.extra["queue_ms"] = ((job.started_at or time.monotonic()) - job.enqueued_at) * 1000
+        output.queue_ms = ((job.started_at or time.monotonic()) - job.enqueued_at) * 1000
         return output
 
 

@@ -35,7 +35,7 @@ from .config import Settings
 from .datasets import DatasetError, DatasetRow, load_split, read_summary, row_page_texts, row_pages
 from .documents import DocumentLimits
 from .evaluation import EvalItem, EvalReport, predict_local, score_predictions
-from .finetune import DEFAULT_TARGETS, LoraSettings, TrainExample, answer_text, train_lora
+from .finetune import LoraSettings, TrainExample, answer_text, train_lora
 from .keys import BillKey, KeyError_, make_key
 from .model import LoadedModel, default_targets, load_model, wrap_for_adapters
 from .page_text import prompt_text
@@ -196,10 +196,7 @@ def _settings_for(model: str | None, config: TrainConfig, device: str | None) ->
 
 
 def _limits(settings: Settings) -> DocumentLimits:
-    return DocumentLimits(
-        max_upload_bytes=max(settings.max_upload_bytes, 64 * 1024 * 1024), max_image_pixels=settings.max_image_pixels,
-        max_pdf_pages=settings.max_pdf_pages, pdf_dpi=settings.pdf_dpi, model_max_pixels=settings.model_max_pixels,
-    )
+    return settings.document_limits(offline=True)
 
 
 class _LazyExample:

@@ -27,7 +27,7 @@ KEY = make_key("EQUATORIAL", "GO")
 def output(pieces: list[str], probs: list[float], text: str | None = None) -> GenerationOutput:
     return GenerationOutput(
         text="".join(pieces) if text is None else text, token_ids=list(range(len(pieces))), token_probs=probs,
-        preprocess_ms=0.0, generate_ms=0.0, batch_size=1, extra={"token_texts": pieces},
+        preprocess_ms=0.0, generate_ms=0.0, batch_size=1, token_texts=pieces,
     )
 
 
@@ -89,7 +89,7 @@ def test_split_characters_align_with_the_answer_text():
 
 def test_without_token_texts_probabilities_are_spread():
     out = output(['{"cidade":"X"}'], [0.5])
-    out.extra = {}
+    out.token_texts = []
     assert field_confidence(out, parse_answer(out.text)) == {"cidade": 0.5}
 
 
