@@ -9,7 +9,8 @@
 # 2. prepare_dataset (stores each bill's page text once);
 # 3. the generic adapter on seven layouts (copel_pr is left out: the accuracy table's unseen utility),
 #    rank 8, 48 steps, lr 1e-3, the ten fields below -> OUT_DIR/_generic (the fallback adapter);
-# 4. specialised adapters starting from the generic one, 16 steps each -> OUT_DIR/<key>.
+# 4. specialised adapters starting from the generic one (16 steps; 40 for CEMIG, whose month names
+#    need more) -> OUT_DIR/<key>.
 # Held-out evaluation bills use other seeds (5000-8000): see benchmarks/accuracy.py.
 set -euo pipefail
 WORK=${1:-build/embedded-adapters}
@@ -17,7 +18,7 @@ OUT=${2:-extractor_energy/embedded_adapters}
 export EXTRACTOR_MODEL=auto EXTRACTOR_TORCH_THREADS=${EXTRACTOR_TORCH_THREADS:-1} OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 FIELDS=cod_cliente,num_instalacao,cep,mes_referencia,vencimento,valor_fatura,leitura_anterior,leitura_atual,dias_faturados,consumo_kwh
 GENERIC_KEYS="EQUATORIAL:GO:equatorial_go ENEL:RJ:enel_rj CEMIG:MG:cemig_mg LIGHT:RJ:light_rj CPFL:SP:cpfl_sp ENERGISA:MT:energisa_mt CELESC:SC:celesc_sc"
-SPECIALISED=${SPECIALISED:-"EQUATORIAL:GO:equatorial_go CEMIG:MG:cemig_mg LIGHT:RJ:light_rj"}
+SPECIALISED=${SPECIALISED:-"EQUATORIAL:GO:equatorial_go:16 CEMIG:MG:cemig_mg:40 LIGHT:RJ:light_rj:16 ENEL:RJ:enel_rj:16"}
 COMMON=(--rank 8 --alpha 16 --dropout 0 --learning-rate 1e-3 --grad-accum 1 --batch-size 1 --warmup-ratio 0.1
         --seed 0 --fields "$FIELDS" --text-max-tokens 768 --save-dtype float16 --no-eval)
 
@@ -35,9 +36,9 @@ python training/train_lora.py "${datasets[@]}" --output-dir "$OUT/_generic" --ma
     --checkpoint-dir "$WORK/runs/_generic" --save-every 12
 
 for spec in $SPECIALISED; do
-  IFS=: read -r conc uf key <<< "$spec"
+  IFS=: read -r conc uf key steps <<< "$spec"
   python training/train_lora.py --dataset "$WORK/datasets/$key" --concessionaria "$conc" --uf "$uf" \
-      --output-dir "$OUT/$key" --max-steps 16 --init-adapter "$OUT/_generic" "${COMMON[@]}" \
+      --output-dir "$OUT/$key" --max-steps "$steps" --init-adapter "$OUT/_generic" "${COMMON[@]}" \
       --checkpoint-dir "$WORK/runs/$key"
 done
 du -sh "$OUT"
