@@ -180,6 +180,22 @@ class _Base:
             "data": {"concessionaria": concessionaria, "uf": uf},
         }
 
+    def _attempt(
+        self, response: httpx.Response | httpx.TransportError
+    ) -> tuple[Extraction | None, BaseException | None, str | None]:
+        """One attempt's outcome, shared by both clients: ``(extraction, None, None)``, or ``(None, what
+        failed, Retry-After)`` when worth retrying; raises what is not (4xx, timeouts, refused retries)."""
+        if isinstance(response, httpx.TransportError):
+            if not self.retry.retry_connect_errors or isinstance(response, httpx.ReadTimeout):
+                raise ExtractorError(f"request failed: {response or type(response).__name__}") from response
+            return None, response, None
+        outcome = self._outcome(response)
+        if isinstance(outcome, Extraction):
+            return outcome, None, None
+        if outcome.status_code not in RETRY_STATUSES:
+            raise outcome
+        return None, outcome, response.headers.get("Retry-After")
+
     def _outcome(self, response: httpx.Response) -> Extraction | ExtractorHTTPError:
         if response.status_code == 200:
             return Extraction.model_validate(response.json())
@@ -208,20 +224,13 @@ class Client(_Base):
         form = self._form(source, concessionaria, uf, filename)
         last: BaseException | None = None
         for attempt in range(self.retry.retries + 1):
-            retry_after = None
             try:
-                response = self._http.post("/extract", **form)
+                response: httpx.Response | httpx.TransportError = self._http.post("/extract", **form)
             except httpx.TransportError as exc:
-                if not self.retry.retry_connect_errors or isinstance(exc, httpx.ReadTimeout):
-                    raise ExtractorError(f"request failed: {exc or type(exc).__name__}") from exc
-                last = exc
-            else:
-                outcome = self._outcome(response)
-                if isinstance(outcome, Extraction):
-                    return outcome
-                if outcome.status_code not in RETRY_STATUSES:
-                    raise outcome
-                last, retry_after = outcome, response.headers.get("Retry-After")
+                response = exc
+            done, last, retry_after = self._attempt(response)
+            if done is not None:
+                return done
             if attempt < self.retry.retries:
                 self._sleep(self.retry.delay(attempt, retry_after))
         raise ServerBusy(self.retry.retries + 1, last)
@@ -262,20 +271,13 @@ class AsyncClient(_Base):
         form = await asyncio.to_thread(self._form, source, concessionaria, uf, filename)
         last: BaseException | None = None
         for attempt in range(self.retry.retries + 1):
-            retry_after = None
             try:
-                response = await self._http.post("/extract", **form)
+                response: httpx.Response | httpx.TransportError = await self._http.post("/extract", **form)
             except httpx.TransportError as exc:
-                if not self.retry.retry_connect_errors or isinstance(exc, httpx.ReadTimeout):
-                    raise ExtractorError(f"request failed: {exc or type(exc).__name__}") from exc
-                last = exc
-            else:
-                outcome = self._outcome(response)
-                if isinstance(outcome, Extraction):
-                    return outcome
-                if outcome.status_code not in RETRY_STATUSES:
-                    raise outcome
-                last, retry_after = outcome, response.headers.get("Retry-After")
+                response = exc
+            done, last, retry_after = self._attempt(response)
+            if done is not None:
+                return done
             if attempt < self.retry.retries:
                 await self._sleep(self.retry.delay(attempt, retry_after))
         raise ServerBusy(self.retry.retries + 1, last)

@@ -338,6 +338,7 @@ def predict_local(
 
     Uses :func:`inference.generate_batch` and :func:`parsing.parse_answer`, as the server does.
     """
+    from .confidence import field_confidence
     from .inference import BASE, GenerationInput, generate_batch
     from .parsing import parse_answer
     from .prompts import build_messages
@@ -368,8 +369,6 @@ def predict_local(
             log.warning("evaluation batch %d failed: %s", start // max(1, batch_size), exc, exc_info=True)
             out += [Prediction(data=None, error=f"generation failed: {exc}") for _ in chunk]
         else:
-            from .confidence import field_confidence
-
             for o in outputs:
                 parsed = parse_answer(o.text)
                 out.append(Prediction(data=parsed.data, text=o.text, confidence=field_confidence(o, parsed)))
