@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -61,3 +64,27 @@ def test_settings(model_dir, adapters_dir, **overrides) -> Settings:
 
 
 test_settings.__test__ = False  # not a test, despite the name
+
+
+def serve_process(model_dir, adapters_dir, **env: str) -> tuple[subprocess.Popen, str]:
+    """``extractor-energy serve`` as a child process (real signals), started and ready; ``(process, url)``.
+
+    ``env`` adds ``EXTRACTOR_*`` variables (without the prefix, upper case) to the tiny-model defaults.
+    """
+    port = free_port()
+    values = {"MODEL": str(model_dir), "ADAPTERS_DIR": str(adapters_dir), "MODEL_MAX_PIXELS": str(112 * 112),
+              "MAX_BATCH_SIZE": "1", "TORCH_THREADS": "1", **env}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "extractor_energy.cli", "serve", "--port", str(port), "--log-level", "warning"],
+        env={**os.environ, **{f"EXTRACTOR_{k}": v for k, v in values.items()}},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url + "/readyz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    return proc, url

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 from pathlib import Path
 
 import httpx
@@ -15,6 +14,7 @@ from safetensors.torch import load_file, save_file
 
 from .conftest import bill_image, install_adapter, jpeg_bytes
 from .live_server import live_server, test_settings
+from .test_registry import wait_for
 
 IMAGE = jpeg_bytes(bill_image(3))
 
@@ -106,18 +106,6 @@ def test_rollback_undoes_structural_changes_of_a_failed_load(loaded_tiny):
     model.delete_adapter("next")  # the next adapter loads and unloads normally
 
 
-def _wait(url: str, key: str, predicate, timeout: float = 10.0) -> dict:
-    deadline = time.monotonic() + timeout
-    row: dict = {}
-    while time.monotonic() < deadline:
-        r = httpx.get(f"{url}/adapters/{key}")
-        row = r.json() if r.status_code == 200 else {}
-        if predicate(row):
-            return row
-        time.sleep(0.05)
-    raise AssertionError(f"{key}: condition not met; last {row}")
-
-
 def _extract(url: str, conc: str, uf: str) -> httpx.Response:
     return httpx.post(url + "/extract", files={"file": ("f.jpg", IMAGE)}, data={"concessionaria": conc, "uf": uf}, timeout=120)
 
@@ -157,7 +145,7 @@ def test_failed_load_rolls_back_and_others_keep_serving(tiny_model_dir, adapter_
         # a newly published version of the failed key loads normally once the fault is gone
         monkeypatch.setattr(registry_module, "set_peft_model_state_dict", real)
         install_adapter(adapter_factory({"cod_cliente": "111"}), adapters, "light_rj")
-        _wait(url, "light_rj", lambda row: row.get("state") in ("ready", "unloaded"))
+        wait_for(url, "light_rj", lambda row: row.get("state") in ("ready", "unloaded"))
         r = _extract(url, "LIGHT", "RJ")
         assert r.status_code == 200 and r.json()["data"]["cod_cliente"] == "111", r.text
 

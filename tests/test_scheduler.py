@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import signal
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
 from .conftest import bill_image, install_adapter, jpeg_bytes
-from .live_server import free_port, live_server, test_settings
+from .live_server import live_server, serve_process, test_settings
 
 IMAGE = jpeg_bytes(bill_image(11))
 
@@ -87,25 +84,8 @@ def test_client_that_disconnects_is_dropped_from_queue(tiny_model_dir, tmp_path)
 
 
 def test_sigterm_drains_queued_requests_and_exits_zero(tiny_model_dir, tmp_path):
-    port = free_port()
-    env = {
-        **os.environ, "EXTRACTOR_MODEL": str(tiny_model_dir), "EXTRACTOR_ADAPTERS_DIR": str(tmp_path),
-        "EXTRACTOR_MODEL_MAX_PIXELS": str(112 * 112), "EXTRACTOR_MAX_NEW_TOKENS": "200", "EXTRACTOR_MAX_BATCH_SIZE": "1",
-        "EXTRACTOR_TORCH_THREADS": "1",
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "extractor_energy.cli", "serve", "--port", str(port), "--log-level", "warning"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
+    proc, url = serve_process(tiny_model_dir, tmp_path, MAX_NEW_TOKENS="200")
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(url + "/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
 
         def call(_: int) -> int:
             r = httpx.post(url + "/extract", files={"file": ("f.jpg", IMAGE)}, data={"concessionaria": "ENEL", "uf": "RJ"}, timeout=120)

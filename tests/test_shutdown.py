@@ -4,43 +4,23 @@ the grace + 2 s with status 0 (issue 13, item 6)."""
 
 from __future__ import annotations
 
-import os
 import re
 import signal
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
 from .conftest import bill_image, jpeg_bytes
-from .live_server import free_port
+from .live_server import serve_process
 
 SLOW_IMAGE = jpeg_bytes(bill_image(1))  # the tiny model writes all max_new_tokens for it
 GRACE_S = 2.0
 
 
 def test_sigterm_answers_json_503_and_exits_within_grace(tiny_model_dir, tmp_path):
-    port = free_port()
-    env = {
-        **os.environ, "EXTRACTOR_MODEL": str(tiny_model_dir), "EXTRACTOR_ADAPTERS_DIR": str(tmp_path),
-        "EXTRACTOR_MODEL_MAX_PIXELS": str(112 * 112), "EXTRACTOR_MAX_NEW_TOKENS": "20000", "EXTRACTOR_MAX_BATCH_SIZE": "1",
-        "EXTRACTOR_CONSTRAINED_DECODING": "false", "EXTRACTOR_SHUTDOWN_GRACE_S": str(GRACE_S), "EXTRACTOR_TORCH_THREADS": "1",
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "extractor_energy.cli", "serve", "--port", str(port), "--log-level", "warning"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
+    proc, url = serve_process(tiny_model_dir, tmp_path, MAX_NEW_TOKENS="20000", CONSTRAINED_DECODING="false", SHUTDOWN_GRACE_S=str(GRACE_S))
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(url + "/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
 
         def call(_: int) -> httpx.Response:
             return httpx.post(url + "/extract", files={"file": ("f.jpg", SLOW_IMAGE)},
