@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import IO, Any, AsyncIterator, Iterable
 
 from .client import AsyncClient, ExtractorError, Extraction, RetryPolicy
-from .keys import KeyError_, make_key, parse_key
+from .keys import InvalidKey, make_key, parse_key
 from .schema import ALL_FIELDS
 
 BILL_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".mpo", ".heic", ".heif", ".pdf"})
@@ -57,7 +57,7 @@ class Job:
         """The normalised key the server will answer with (for the summary), or the raw pair when it has none."""
         try:
             return make_key(self.concessionaria, self.uf).key
-        except KeyError_:
+        except InvalidKey:
             return f"{self.concessionaria}_{self.uf}"[:100]
 
 
@@ -65,7 +65,7 @@ class Job:
 def _folder_key(folder: Path) -> tuple[str, str] | None:
     try:
         key = parse_key(folder.name.lower())
-    except KeyError_:
+    except InvalidKey:
         return None
     return key.concessionaria, key.uf
 

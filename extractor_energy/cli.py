@@ -55,12 +55,12 @@ def _publish(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from .adapters.validation import CONFIG_FILE, METADATA_FILE, WEIGHTS_FILE
-    from .keys import KeyError_, parse_key
+    from .keys import InvalidKey, parse_key
     from .publish import publishing
 
     try:
         key = parse_key(args.key).key
-    except KeyError_ as exc:
+    except InvalidKey as exc:
         print(f"extractor-energy: {exc}", file=sys.stderr)
         return 2
     source = Path(args.src)

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .documents import DocumentError, DocumentLimits, load_document, sniff
-from .keys import BillKey, KeyError_, make_key, parse_key
+from .keys import BillKey, InvalidKey, make_key, parse_key
 from .publish import publishing
 from .schema import ALL_FIELDS, BillData, ContractError, coerce_bill
 
@@ -118,7 +118,7 @@ def _annotation_files(data_dir: Path, key: str) -> tuple[list[tuple[Path, str | 
             continue
         try:
             folder_key: str | None = parse_key(sub.name).key
-        except KeyError_:
+        except InvalidKey:
             folder_key = None
         if folder_key is not None and folder_key != key:
             skipped.append(sub.name)
@@ -222,7 +222,7 @@ def prepare_dataset(
         raise DatasetError(f"--val-fraction must be in [0, 1), got {val_fraction}")
     try:
         bill_key: BillKey = make_key(concessionaria, uf)
-    except KeyError_ as exc:
+    except InvalidKey as exc:
         raise DatasetError(str(exc)) from None
     key = bill_key.key
     # decode check only: small page budget and low PDF resolution keep it fast
@@ -257,7 +257,7 @@ def prepare_dataset(
             continue
         try:
             row_key = _row_key(row, raw.folder_key)
-        except KeyError_ as exc:
+        except InvalidKey as exc:
             reject(f"bad key: {exc}")
             continue
         if row_key is not None and row_key != key:

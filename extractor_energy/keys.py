@@ -77,7 +77,7 @@ _FORBIDDEN = re.compile(r"[/\\\x00]|\.\.")
 _ALLOWED_KEY = re.compile(r"^[a-z0-9]+(?:_[a-z0-9]+)*_[a-z]{2}$")
 
 
-class KeyError_(ValueError):
+class InvalidKey(ValueError):
     """A utility or state that cannot form a key; the message is shown to the user."""
 
 
@@ -103,40 +103,40 @@ def fold(text: str) -> str:
 
 
 def normalize_uf(uf: str) -> str:
-    """Return the upper-case UF or raise :class:`KeyError_` naming the 27 valid ones."""
+    """Return the upper-case UF or raise :class:`InvalidKey` naming the 27 valid ones."""
     if uf is None or not str(uf).strip():
-        raise KeyError_("uf is required: one of the 27 two-letter codes, e.g. GO, SP, MG")
+        raise InvalidKey("uf is required: one of the 27 two-letter codes, e.g. GO, SP, MG")
     if _FORBIDDEN.search(uf):
-        raise KeyError_("uf must be a two-letter state code, e.g. GO; path characters are not allowed")
+        raise InvalidKey("uf must be a two-letter state code, e.g. GO; path characters are not allowed")
     value = fold(uf).upper()
     if value not in UFS:
-        raise KeyError_(f"unknown uf {_echo(uf)}: expected one of {', '.join(UFS)}")
+        raise InvalidKey(f"unknown uf {_echo(uf)}: expected one of {', '.join(UFS)}")
     return value
 
 
 def normalize_concessionaria(name: str, uf: str | None = None) -> str:
     """Fold a utility name to its key slug (``Cemig Distribuição`` -> ``cemig``)."""
     if name is None or not str(name).strip():
-        raise KeyError_("concessionaria is required, e.g. EQUATORIAL, CEMIG, ENEL")
+        raise InvalidKey("concessionaria is required, e.g. EQUATORIAL, CEMIG, ENEL")
     if _FORBIDDEN.search(name):
-        raise KeyError_(
+        raise InvalidKey(
             "concessionaria must be a utility name such as EQUATORIAL; '/', '\\', '..' and NUL are not allowed"
         )
     slug = fold(name)
     if not slug:
-        raise KeyError_(f"concessionaria {_echo(name)} has no letters or digits")
+        raise InvalidKey(f"concessionaria {_echo(name)} has no letters or digits")
     if uf:
         suffix = "_" + uf.lower()
         if slug.endswith(suffix) and len(slug) > len(suffix):
             slug = slug[: -len(suffix)]  # "ENEL RJ" with uf=RJ -> "enel"
     slug = ALIASES.get(slug, slug)
     if len(slug) > SLUG_MAX:
-        raise KeyError_(f"concessionaria is too long ({len(slug)} characters after folding; at most {SLUG_MAX})")
+        raise InvalidKey(f"concessionaria is too long ({len(slug)} characters after folding; at most {SLUG_MAX})")
     return slug
 
 
 def make_key(concessionaria: str, uf: str) -> BillKey:
-    """Normalise both parts; raises :class:`KeyError_` with a user-facing message."""
+    """Normalise both parts; raises :class:`InvalidKey` with a user-facing message."""
     uf_norm = normalize_uf(uf)
     return BillKey(normalize_concessionaria(concessionaria, uf_norm), uf_norm)
 
@@ -144,10 +144,10 @@ def make_key(concessionaria: str, uf: str) -> BillKey:
 def parse_key(key: str) -> BillKey:
     """Split a folder name such as ``cpfl_santa_cruz_sp`` on its last underscore."""
     if not _ALLOWED_KEY.match(key or ""):
-        raise KeyError_(f"{_echo(key)} is not a key of the form <concessionaria>_<uf>, e.g. equatorial_go")
+        raise InvalidKey(f"{_echo(key)} is not a key of the form <concessionaria>_<uf>, e.g. equatorial_go")
     slug, _, uf = key.rpartition("_")
     if len(slug) > SLUG_MAX:
-        raise KeyError_(
+        raise InvalidKey(
             f"the utility part of {_echo(key)} has {len(slug)} characters; at most {SLUG_MAX} (the limit requests have)"
         )
     return BillKey(slug, normalize_uf(uf))

@@ -13,13 +13,13 @@ OTHER_KEY = "other"
 def key_label(key: str, has_adapter: bool) -> str:
     """The ``key`` label of a request: keys with an adapter or of a known utility, else ``other``
     (so junk names in requests cannot create unbounded series)."""
-    from .keys import KNOWN_UTILITIES, KeyError_, parse_key
+    from .keys import KNOWN_UTILITIES, InvalidKey, parse_key
 
     if key == "-" or has_adapter:
         return key
     try:
         return key if parse_key(key).concessionaria in KNOWN_UTILITIES else OTHER_KEY
-    except KeyError_:
+    except InvalidKey:
         return OTHER_KEY
 
 

@@ -32,7 +32,7 @@ from typing import Any
 
 from .datasets import ANNOTATIONS
 from .documents import DocumentError, DocumentLimits, load_document, sniff
-from .keys import KeyError_, parse_key
+from .keys import InvalidKey, parse_key
 from .schema import BillData
 
 log = logging.getLogger(__name__)
@@ -153,7 +153,7 @@ class ReviewQueue:
             envelope = json.loads((folder / "envelope.json").read_text(encoding="utf-8"))
             try:
                 key = parse_key(str(envelope.get("key", ""))).key
-            except KeyError_:
+            except InvalidKey:
                 raise ReviewError(422, "the queued answer has no usable key") from None
             target = self.root / key
             (target / "bills").mkdir(parents=True, exist_ok=True)

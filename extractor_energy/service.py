@@ -16,7 +16,7 @@ from .decode_pool import DecodePool, LazyPayload
 from .confidence import field_confidence, requires_review
 from .documents import DocumentError, DocumentLimits
 from .inference import BASE, GenerationInput
-from .keys import BillKey, KeyError_, make_key
+from .keys import BillKey, InvalidKey, make_key
 from .metrics import Metrics, key_label
 from .model import LoadedModel
 from .page_text import PageText, PageTextPool, prompt_text
@@ -71,7 +71,7 @@ class ExtractionService:
         started = time.perf_counter()
         try:
             key = make_key(concessionaria, uf)
-        except KeyError_ as exc:
+        except InvalidKey as exc:
             raise ApiError(422, str(exc), reason="bad_key") from None
         try:
             result = await self._extract(key, payload, filename, content_type, is_disconnected, started)

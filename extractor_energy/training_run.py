@@ -36,7 +36,7 @@ from .datasets import DatasetError, DatasetRow, load_split, read_summary, row_pa
 from .documents import DocumentLimits
 from .evaluation import EvalItem, EvalReport, predict_local, score_predictions
 from .finetune import LoraSettings, TrainExample, answer_text, train_lora
-from .keys import BillKey, KeyError_, make_key
+from .keys import BillKey, InvalidKey, make_key
 from .model import LoadedModel, default_targets, load_model, wrap_for_adapters
 from .page_text import prompt_text
 from .prompts import ADAPTER_PROMPT
@@ -253,7 +253,7 @@ def _is_key(name: str) -> bool:
 
     try:
         parse_key(name)
-    except KeyError_:
+    except InvalidKey:
         return False
     return True
 
@@ -362,7 +362,7 @@ def run_training(
         summary = read_summary(folder)
         try:
             key = make_key(concessionaria, uf) if not generic else make_key(summary["concessionaria"], summary["uf"])
-        except KeyError_ as exc:
+        except InvalidKey as exc:
             raise TrainingError(str(exc)) from None
         if summary.get("key") != key.key:
             raise TrainingError(

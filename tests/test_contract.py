@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from extractor_energy import normalize as n
-from extractor_energy.keys import KeyError_, make_key, parse_key
+from extractor_energy.keys import InvalidKey, make_key, parse_key
 from extractor_energy.parsing import parse_answer
 from extractor_energy.schema import ALL_FIELDS, ContractError, coerce_bill, compact
 
@@ -29,14 +29,14 @@ def test_keys_fold_aliases_accents_and_spaces(conc, uf, key):
 
 @pytest.mark.parametrize(("conc", "uf"), [("EQUATORIAL", "XX"), ("", "GO"), ("../..", "GO"), ("a/b", "GO"), ("a\x00", "GO"), ("EQUATORIAL", "")])
 def test_bad_keys_raise_user_facing_errors(conc, uf):
-    with pytest.raises(KeyError_):
+    with pytest.raises(InvalidKey):
         make_key(conc, uf)
 
 
 def test_parse_key_splits_on_last_underscore():
     key = parse_key("cpfl_santa_cruz_sp")
     assert (key.concessionaria, key.uf) == ("cpfl_santa_cruz", "SP")
-    with pytest.raises(KeyError_):
+    with pytest.raises(InvalidKey):
         parse_key("../etc_go")
 
 

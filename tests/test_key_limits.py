@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from extractor_energy.keys import SLUG_MAX, KeyError_, make_key, parse_key
+from extractor_energy.keys import SLUG_MAX, InvalidKey, make_key, parse_key
 
 
 def test_legal_names_printed_on_bills_are_accepted_and_aliased():
@@ -21,11 +21,11 @@ def test_requests_and_folders_share_one_limit(length):
     request_ok = folder_ok = True
     try:
         make_key(slug, "SP")
-    except KeyError_:
+    except InvalidKey:
         request_ok = False
     try:
         parse_key(f"{slug}_sp")
-    except KeyError_:
+    except InvalidKey:
         folder_ok = False
     assert request_ok == folder_ok == (length <= SLUG_MAX)
     assert SLUG_MAX >= 60  # long enough for legal names

@@ -20,7 +20,7 @@ from typing import Any
 
 from peft import LoraConfig, PeftModel, set_peft_model_state_dict
 
-from ..keys import KeyError_, parse_key
+from ..keys import InvalidKey, parse_key
 from ..lora_batching import drop_stacks, enable_gathered_lora
 from ..metrics import Metrics
 from .rollback import rollback, snapshot
@@ -133,6 +133,7 @@ class AdapterRegistry:
         self._bad_folders: dict[str, str] = {}  # folder name -> why it is not a key
         self._versions: dict[str, AdapterVersion] = {}  # internal name -> live version (current or leased)
         self._resident: set[str] = set()  # internal names loaded in the model
+        self._unload_requests: set[str] = set()  # internal names to unload at the next sync (unload_soon)
         self._generation = 0  # makes internal names unique even when the same bytes come back
 
     # ------------------------------------------------------------------ disk side
@@ -149,7 +150,7 @@ class AdapterRegistry:
                         continue  # temporary folders of publishers (atomic rename pattern) and hidden ones
                     try:
                         key = parse_key(folder.name).key
-                    except KeyError_ as exc:
+                    except InvalidKey as exc:
                         if source == "adapters_dir":
                             bad[folder.name[:100]] = str(exc)
                         continue
@@ -272,6 +273,11 @@ class AdapterRegistry:
         for version in dead:
             self._unload(model, version, reason="retired")
             version.adapter.state_dict = {}
+        with self._lock:
+            asked = [self._versions[n] for n in self._unload_requests if n in self._versions and n not in needed]
+            self._unload_requests.clear()
+        for version in asked:
+            self._unload(model, version, reason="router")
         for version in wanted:
             if version.internal_name in self._resident:
                 continue
@@ -347,6 +353,21 @@ class AdapterRegistry:
             if entry is not None and entry.current is None and entry.error:
                 return entry.error
             return self._bad_folders.get(key)
+
+    def unload_soon(self, key: str) -> None:
+        """Let the worker unload ``key``'s resident adapter at its next sync (unless a batch still needs it).
+
+        For a router that keeps its own per-replica LRU (Ray Serve's multiplexing): when it evicts a
+        key, the adapter leaves the model too, so both agree on what is resident."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None and entry.current is not None:
+                self._unload_requests.add(entry.current.internal_name)
+
+    def resident_keys(self) -> list[str]:
+        """Keys whose current version is loaded in the model."""
+        with self._lock:
+            return sorted(e.key for e in self._entries.values() if e.current is not None and e.current.loaded)
 
     # ------------------------------------------------------------------ visibility
     def has(self, key: str) -> bool:

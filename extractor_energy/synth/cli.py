@@ -8,7 +8,7 @@ import time
 
 from tqdm import tqdm
 
-from ..keys import KeyError_, make_key
+from ..keys import InvalidKey, make_key
 from .capture import MODES
 from .profiles import family_of
 from .writer import FORMATS, write_dataset
@@ -61,7 +61,7 @@ def run_synth(args: argparse.Namespace) -> int:
         finally:
             if bar is not None:
                 bar.close()
-    except (KeyError_, ValueError) as exc:
+    except (InvalidKey, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     elapsed = time.perf_counter() - started
