@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     generic_keys = set((generic_meta.get("dataset") or {}).get("keys") or [])
     fields = generic_meta.get("fields")
     if args.generic and "generic" in systems:
-        loaded.model.load_adapter(str(args.generic), adapter_name="generic")
+        loaded.load_adapter(args.generic, "generic", allow_base_mismatch=True)
     loaded_specialised: set[str] = set()
     layouts = args.layouts.split(",") if args.layouts else None
     cells = _cells(args.eval_root, args.captures.split(","), layouts)
@@ -186,8 +186,10 @@ def main(argv: list[str] | None = None) -> int:
         special = args.adapters / key
         if "specialised" in systems and (special / "adapter_config.json").is_file():
             if key not in loaded_specialised:
-                loaded.model.load_adapter(str(special), adapter_name=f"s_{key}")
-                loaded_specialised.add(key)
+                for other in loaded_specialised:  # one specialised adapter at a time: the slots are few
+                    loaded.slots.unload(f"s_{other}")
+                loaded_specialised = {key}
+                loaded.load_adapter(special, f"s_{key}", allow_base_mismatch=True)
             runs.append(("specialised", f"s_{key}"))
         for system, adapter in runs:
             t0 = time.perf_counter()

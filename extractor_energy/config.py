@@ -43,9 +43,17 @@ class Settings(BaseSettings):
     request_timeout_s: float = Field(120.0, gt=0, description="A request not answered by then gets 504")
     shutdown_grace_s: float = Field(30.0, ge=0, description="On SIGTERM, time allowed to finish queued requests")
 
-    max_loaded_adapters: int = Field(16, ge=1, description="Adapters resident in the model; LRU beyond")
+    max_loaded_adapters: int = Field(
+        8, ge=1, description="Adapters resident in the model (slots of the LoRA slot table); least recently used unloaded beyond"
+    )
     preload_adapters: bool = Field(False, description="Load every valid adapter at start-up instead of on first use")
-    max_adapter_rank: int = Field(128, ge=1, description="Adapters with a larger LoRA rank are rejected")
+    max_adapter_rank: int = Field(
+        16, ge=1, description="Adapters with a larger LoRA rank are rejected; every slot of the LoRA slot table holds this rank"
+    )
+    lora_slots_max_mb: float = Field(
+        2048.0, gt=0, description="Cap on the LoRA slot table's memory ((slots + 1) × rank × Σ(in + out) of the "
+        "projections × bytes per value); start-up fails with the figure when the settings ask for more"
+    )
     allow_base_model_mismatch: bool = Field(
         False, description="Serve adapters whose base_model_name_or_path names another model when shapes match"
     )

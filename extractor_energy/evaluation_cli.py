@@ -191,8 +191,7 @@ def run_eval(args: argparse.Namespace) -> int:
                 except AdapterInvalid as exc:
                     print(f"extractor-energy eval: the server would refuse {args.adapter}: {exc}", file=sys.stderr)
                     return 2
-                loaded.model.load_adapter(str(args.adapter), adapter_name="eval_adapter")
-                loaded.model.eval()
+                loaded.load_adapter(args.adapter, "eval_adapter", allow_base_mismatch=settings.allow_base_model_mismatch)
                 if args.compare_base:
                     runs.append(("base", None))
                 runs.append(("adapter", "eval_adapter"))

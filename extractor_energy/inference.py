@@ -1,7 +1,8 @@
 """One batched ``generate`` over requests that may each use a different adapter.
 
 Only the scheduler's worker thread calls :func:`generate_batch`; adapters are chosen per row
-with PEFT's ``adapter_names`` (never the global ``set_adapter``).
+through the LoRA slot table (``lora_slots``): row -> slot is planned once per batch, never a global
+"active adapter".
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from transformers import LogitsProcessor, LogitsProcessorList
 from .encoding import chat_prompt, encode
 from .model import LoadedModel
 
-#: ``adapter_names`` value for rows served by the base model.
+#: ``GenerationInput.adapter_name`` of rows served by the base model.
 BASE = "__base__"
 
 
@@ -97,10 +98,9 @@ def generate_batch(
     processors = LogitsProcessorList([recorder, *(extra_processors(inputs) if extra_processors else [])])
     preprocessed = time.perf_counter()
     tokenizer = loaded.tokenizer
-    with torch.inference_mode():
+    with torch.inference_mode(), loaded.slots.rows([i.adapter_name for i in inputs]):
         out = loaded.model.generate(
             **batch,
-            adapter_names=[i.adapter_name for i in inputs],
             max_new_tokens=max_new_tokens,
             do_sample=False,
             logits_processor=processors,

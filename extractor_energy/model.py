@@ -16,12 +16,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import torch
-from peft import LoraConfig, PeftModel, get_peft_model
 from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText, AutoTokenizer
 
 from .config import Settings
 from .embedded import EmbeddedModelError, ModelChoice, default_cache_dir, resolve_model
-from .lora_batching import enable_gathered_lora
+from .lora_slots import SlotMemoryError, SlotTable
 from .processor import load_processor
 
 if TYPE_CHECKING:
@@ -29,9 +28,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Name of the never-used, zero-effect adapter that keeps the PEFT wrapper valid when no real
-#: adapter is loaded (PEFT cannot run a ``PeftModel`` whose last adapter was deleted).
-PLACEHOLDER_ADAPTER = "__placeholder__"
 #: Per family, a module-path component every LoRA target must sit under: the VLM's language model
 #: (vision-tower modules are refused), a causal LM's decoder layers (``lm_head`` is refused).
 LANGUAGE_MODEL_MARKERS: dict[str, str] = {"vlm": "language_model", "text": "layers"}
@@ -56,9 +52,11 @@ class ModelLoadError(RuntimeError):
 
 @dataclass
 class LoadedModel:
-    """The resident model (wrapped for PEFT), its processor (VLM) or tokenizer (text) and where it runs."""
+    """The resident model, the slot table holding its adapters' LoRA weights, its processor (VLM) or
+    tokenizer (text) and where it runs."""
 
-    model: PeftModel
+    model: torch.nn.Module
+    slots: SlotTable
     processor: Any
     name: str  # served name (Hub id or what EXTRACTOR_MODEL says); never a cache path
     family: Family
@@ -74,9 +72,19 @@ class LoadedModel:
     def marker(self) -> str:
         return LANGUAGE_MODEL_MARKERS[self.family]
 
+    def load_adapter(self, folder: str | Path, name: str, *, allow_base_mismatch: bool = False) -> None:
+        """Validate an adapter folder as the server would and put it in a slot under ``name``
+        (evaluation and benchmarks; the server's registry loads through the same slot table)."""
+        from .adapters.validation import validate_adapter_dir
+
+        adapter = validate_adapter_dir(Path(folder), Path(folder).name, model_spec(self), max_rank=self.slots.max_rank,
+                                       allow_base_mismatch=allow_base_mismatch)
+        self.slots.load(name, adapter)
+
     @property
     def base(self) -> torch.nn.Module:
-        return self.model.get_base_model()
+        """The Hugging Face model itself (kept for readers that predate the slot table)."""
+        return self.model
 
 
 def resolve_device(setting: str) -> torch.device:
@@ -93,16 +101,26 @@ def resolve_dtype(setting: str, device: torch.device) -> torch.dtype:
     return {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}[setting]
 
 
-def wrap_for_adapters(model: torch.nn.Module, family: Family) -> PeftModel:
-    """Wrap the base model once so adapters can be added/deleted and chosen per row."""
-    marker = LANGUAGE_MODEL_MARKERS[family]
-    placeholder = LoraConfig(r=1, lora_alpha=1, target_modules=rf".*{marker}.*\.q_proj", init_lora_weights=True)
-    peft_model = get_peft_model(model, placeholder, adapter_name=PLACEHOLDER_ADAPTER)
-    peft_model.eval()
-    enable_gathered_lora(peft_model)
-    for param in peft_model.parameters():
+def attach_slots(model: torch.nn.Module, family: Family, settings: Settings) -> SlotTable:
+    """Freeze the model for serving and give it a LoRA slot table sized by the settings."""
+    model.eval()
+    for param in model.parameters():
         param.requires_grad_(False)
-    return peft_model
+    try:
+        return SlotTable(
+            model, LANGUAGE_MODEL_MARKERS[family], settings.max_loaded_adapters, settings.max_adapter_rank,
+            max_bytes=int(settings.lora_slots_max_mb * 2**20),
+        )
+    except SlotMemoryError as exc:
+        raise ModelLoadError(str(exc)) from None
+
+
+def serving_model(model: torch.nn.Module, like: "LoadedModel", settings: Settings) -> "LoadedModel":
+    """``model`` set up for serving with ``like``'s processor and names (e.g. after training on it)."""
+    return LoadedModel(
+        model=model, slots=attach_slots(model, like.family, settings), processor=like.processor, name=like.name,
+        family=like.family, device=like.device, dtype=like.dtype, architecture=like.architecture,
+    )
 
 
 def choose_model(settings: Settings) -> ModelChoice:
@@ -145,9 +163,11 @@ def load_model(settings: Settings) -> LoadedModel:
             "`extractor-energy tiny-model models/tiny` then EXTRACTOR_MODEL=models/tiny)"
         ) from None
     model.to(device)
-    log.info("loaded %s (%s, %s family) on %s as %s", choice.name, config.model_type, family, device, dtype)
+    slots = attach_slots(model, family, settings)
+    log.info("loaded %s (%s, %s family) on %s as %s; LoRA slot table %.0f MiB (%d slots, rank %d)", choice.name,
+             config.model_type, family, device, dtype, slots.bytes / 2**20, slots.slots, slots.max_rank)
     return LoadedModel(
-        model=wrap_for_adapters(model, family), processor=processor, name=choice.name, family=family, device=device,
+        model=model, slots=slots, processor=processor, name=choice.name, family=family, device=device,
         dtype=dtype, architecture=config.model_type,
     )
 
@@ -164,12 +184,8 @@ def load_text_tokenizer(source: str | Path) -> Any:
 
 
 def model_spec(loaded: LoadedModel) -> "ModelSpec":
-    """Names and shapes of the base model's Linear layers, for adapter validation."""
+    """Names and shapes of the Linear layers an adapter may target (those with a LoRA slot), for validation."""
     from .adapters.validation import ModelSpec
 
-    shapes: dict[str, tuple[int, int]] = {}
-    for name, module in loaded.base.named_modules():
-        layer = getattr(module, "base_layer", module)  # modules already wrapped by PEFT
-        if isinstance(layer, torch.nn.Linear) and not name.endswith("base_layer") and ".lora_" not in name:
-            shapes[name] = (layer.in_features, layer.out_features)
+    shapes = {name: (layer.in_features, layer.out_features) for name, layer in loaded.slots.layers.items()}
     return ModelSpec(name=loaded.name, linear_shapes=shapes, language_model_marker=loaded.marker)

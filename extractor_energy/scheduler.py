@@ -1,9 +1,10 @@
 """The only code that runs the model while serving.
 
 One worker thread takes jobs from a bounded queue, forms micro-batches (up to
-``max_batch_size``, waiting at most ``max_batch_wait_ms`` for more), lets the adapter registry
-load/evict/delete adapters between two batches, runs one ``generate`` with one adapter per row,
-and resolves each job's asyncio future. The event loop never blocks on the model.
+``max_batch_size`` rows and at most ``EXTRACTOR_MAX_LOADED_ADAPTERS`` distinct adapters, waiting at
+most ``max_batch_wait_ms`` for more), lets the adapter registry load/evict/delete adapters between
+two batches, runs one ``generate`` with one adapter per row, and resolves each job's asyncio
+future. The event loop never blocks on the model.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from .adapters.registry import AdapterRegistry, Lease
+from .adapters.registry import AdapterRegistry
 from .cancellation import StopRows
 from .config import Settings
 from .inference import BASE, GenerationInput, GenerationOutput, ProcessorFactory, generate_batch
@@ -46,7 +48,6 @@ class InferenceFailed(Exception):
 @dataclass
 class Job:
     input: GenerationInput
-    lease: Lease | None
     future: asyncio.Future
     loop: asyncio.AbstractEventLoop
     key: str
@@ -98,6 +99,7 @@ class Scheduler:
         self._accepting = True
         self._draining = False  # shutdown began: no new admissions, admitted work goes on
         self._running: list[Job] = []
+        self._held: deque[Job] = deque()  # taken from the queue but left for the next batch (adapter slots full)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="inference-worker", daemon=True)
         self.last_batch_ms = 0.0
@@ -126,6 +128,8 @@ class Scheduler:
         self._fail_queued()
 
     def _fail_queued(self) -> None:
+        while self._held:
+            self._held.popleft()._resolve(error=ShuttingDown("the server shut down before this request ran"))
         while True:
             try:
                 job = self._queue.get_nowait()
@@ -144,12 +148,12 @@ class Scheduler:
     def start(self) -> None:
         self._thread.start()
 
-    def submit(self, gen_input: GenerationInput, lease: Lease | None, key: str) -> Job:
+    def submit(self, gen_input: GenerationInput, key: str) -> Job:
         """Queue a job now or raise :class:`QueueFull` / :class:`ShuttingDown` at once."""
         if not self._accepting:
             raise ShuttingDown("the server is shutting down")
         loop = asyncio.get_running_loop()
-        job = Job(input=gen_input, lease=lease, future=loop.create_future(), loop=loop, key=key)
+        job = Job(input=gen_input, future=loop.create_future(), loop=loop, key=key)
         # the service answers 504 at its own deadline and cancels the job; this one is the backstop
         job.deadline = job.enqueued_at + self.settings.request_timeout_s + _DEADLINE_SLACK_S
         try:
@@ -182,7 +186,7 @@ class Scheduler:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                first = self._queue.get(timeout=0.1)
+                first = self._held.popleft() if self._held else self._queue.get(timeout=0.1)
             except queue.Empty:
                 self._housekeeping()
                 continue
@@ -193,25 +197,40 @@ class Scheduler:
 
     def _housekeeping(self) -> None:
         try:
-            self.registry.sync_model(self.loaded.model, set())
+            self.registry.sync(set())
         except Exception:
             log.exception("adapter housekeeping failed")
 
     def _collect(self, first: Job) -> list[Job]:
+        """``first`` and what arrives within the batch wait, up to the batch size; a job whose adapter
+        would be one more than the slots hold waits for the next batch (in arrival order)."""
         jobs = [first]
+        adapters = {first.input.adapter_name} - {BASE}
+        held: list[Job] = []
         fill_until = time.monotonic() + self.settings.max_batch_wait_ms / 1000
-        while len(jobs) < self.settings.max_batch_size:
-            remaining = fill_until - time.monotonic()
-            try:
-                jobs.append(self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait())
-            except queue.Empty:
-                break
+        while len(jobs) < self.settings.max_batch_size and len(held) < self.settings.max_batch_size:
+            if self._held:
+                job = self._held.popleft()
+            else:
+                remaining = fill_until - time.monotonic()
+                try:
+                    job = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            name = job.input.adapter_name
+            if name != BASE and name not in adapters and len(adapters) >= self.registry.max_loaded:
+                held.append(job)
+                continue
+            if name != BASE:
+                adapters.add(name)
+            jobs.append(job)
+        self._held.extendleft(reversed(held))
         return [job for job in jobs if not job.gone() and not job.future.done()]
 
     def _run_batch(self, jobs: list[Job]) -> None:
         needed = {j.input.adapter_name for j in jobs if j.input.adapter_name != BASE}
         try:
-            failures = self.registry.sync_model(self.loaded.model, needed)
+            failures = self.registry.sync(needed)
         except Exception as exc:
             log.exception("adapter sync failed")
             failures = {name: str(exc) for name in needed}

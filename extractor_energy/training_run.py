@@ -37,7 +37,7 @@ from .documents import DocumentLimits
 from .evaluation import EvalItem, EvalReport, predict_local, score_predictions
 from .finetune import LoraSettings, TrainExample, answer_text, train_lora
 from .keys import BillKey, InvalidKey, make_key
-from .model import LoadedModel, default_targets, load_model, wrap_for_adapters
+from .model import LoadedModel, default_targets, load_model, serving_model
 from .page_text import prompt_text
 from .prompts import ADAPTER_PROMPT
 from .publish import fsync_tree, publishing, replace_dir, staging_path
@@ -418,7 +418,8 @@ def run_training(
                     for folder, k, r in train_rows]
     else:
         examples = [_LazyExample(folder, r, k, limits, answer_text(r.data, config.fields)) for folder, k, r in train_rows]
-    base = loaded.model.unload()  # drop the serving wrapper's placeholder adapter; a fresh LoRA goes on
+    loaded.slots.detach()  # the model's own forwards back: a fresh PEFT LoRA goes on for training
+    base = loaded.model
     from tqdm.auto import tqdm
 
     planned = lora.max_steps or max(1, math.ceil(math.ceil(len(examples) / lora.batch_size) * lora.epochs / lora.grad_accum))
@@ -471,15 +472,11 @@ def run_training(
                 base.disable_input_require_grads()
         del peft_model, result.model
         gc.collect()
-        serving = LoadedModel(
-            model=wrap_for_adapters(base, loaded.family), processor=loaded.processor, name=loaded.name, family=loaded.family,
-            device=loaded.device, dtype=loaded.dtype, architecture=loaded.architecture,
-        )
+        serving = serving_model(base, loaded, settings)
         _check_servable(staging, output_dir.name if _is_key(output_dir.name) else label, serving, settings)
         after = None
         if config.eval_after and val_items:
-            serving.model.load_adapter(str(staging), adapter_name=CANDIDATE)
-            serving.model.eval()
+            serving.load_adapter(staging, CANDIDATE, allow_base_mismatch=True)  # metadata names the served model
             after = _evaluate(serving, val_items, CANDIDATE, config, settings, "adapter", show_progress)
             log.info("adapter on val: micro F1 %.3f, exact match %.3f", after.micro_f1, after.exact_match)
         resumed_from = int(start_state["step"]) if start_state else 0

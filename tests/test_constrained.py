@@ -134,10 +134,9 @@ def test_truncated_answer_without_budget_is_still_repaired(loaded, factory):
 
 
 def test_mixed_batch_keeps_each_adapters_answer(loaded, factory, adapter_factory):
-    model = loaded.model
     for name, answer in (("key_a", ANSWER_A), ("key_b", ANSWER_B)):
-        if name not in model.peft_config:
-            model.load_adapter(str(adapter_factory(answer)), adapter_name=name)
+        if name not in loaded.slots.loaded():
+            loaded.load_adapter(adapter_factory(answer), name)
     own_b = tuple(ANSWER_B)  # adapter B's metadata names its own field set
     inputs = [
         adapter_input(1, "key_a"), base_input(2), adapter_input(3, "key_b", own_b), adapter_input(4, "key_a"),

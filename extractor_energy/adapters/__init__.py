@@ -1,7 +1,7 @@
-"""Adapter lifecycle: validation, versions, LRU residency, and watching ``adapters/``.
+"""Adapter lifecycle: validation, a catalog of versions and leases, residency in the model, watching ``adapters/``.
 
-Only :class:`AdapterRegistry` mutates the set of adapters loaded in the model, and it does so
-from the scheduler's worker thread, between two ``generate`` calls.
+Only :class:`AdapterRegistry` changes what is loaded in the model (through the LoRA slot table), and
+it does so from the scheduler's worker thread, between two ``generate`` calls.
 """
 
 from .registry import AdapterRegistry, Lease

@@ -1,12 +1,13 @@
-"""AdapterRegistry: adapter versions on disk -> leases for requests -> residency in the model.
+"""AdapterRegistry: the adapter catalog and the model's residency, joined for the serving path.
 
-* Disk side (watcher thread, ``scan``): a folder is validated only once its files have stopped
-  changing; a valid change becomes a new immutable version (named ``<key>__<fingerprint>``),
-  an invalid one is reported while the previous version keeps serving.
-* Request side (event loop, ``acquire``/``release``): a request takes a lease on the version
-  current at accept time; it is served by that version even if the folder changes meanwhile.
-* Model side (worker thread only, ``sync_model``): loads what the next batch needs, evicts the
-  least recently used unleased adapters beyond the cap, deletes retired versions nobody holds.
+* :class:`~.catalog.AdapterCatalog` — where adapters come from: scan, settle, validate, immutable
+  versions, leases, retirement. Used by the watcher thread and the event loop.
+* :class:`~.residency.ResidencyManager` — what is loaded: LRU over a fixed number of slots, through
+  the ``load``/``unload`` of an :class:`AdapterLoader` (the model's LoRA slot table).
+
+:meth:`AdapterRegistry.sync` is the one place they meet: the scheduler's worker thread calls it
+between two batches to unload retired versions, honour routers' unload requests, and make the next
+batch's adapters resident.
 """
 
 from __future__ import annotations
@@ -14,88 +15,26 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from peft import LoraConfig, PeftModel, set_peft_model_state_dict
-
-from ..keys import InvalidKey, parse_key
-from ..lora_batching import drop_stacks, enable_gathered_lora
 from ..metrics import Metrics
-from .rollback import rollback, snapshot
-from .validation import DEFAULT_MAX_ADAPTER_BYTES, AdapterInvalid, ModelSpec, ValidatedAdapter, validate_adapter_dir
+from .catalog import FALLBACK_KEY, AdapterCatalog, AdapterVersion, Lease
+from .residency import LoadFailure, ResidencyManager
+from .validation import DEFAULT_MAX_ADAPTER_BYTES, ModelSpec, ValidatedAdapter
 
+__all__ = ["FALLBACK_KEY", "AdapterLoader", "AdapterRegistry", "Lease"]
 log = logging.getLogger(__name__)
-#: Registry key of the fallback adapter (``EXTRACTOR_FALLBACK_ADAPTER``): not a ``<concessionaria>_<uf>``
-#: name, so no adapter folder can ever take it.
-FALLBACK_KEY = "fallback"
-#: The only LoraConfig options a served adapter is built with: plain LoRA A/B on Linear layers
-#: (validation refuses the others; this keeps a missed option from ever reaching the model).
-_LOAD_FIELDS = ("r", "lora_alpha", "use_rslora", "rank_pattern", "alpha_pattern")
+#: what a request is told when its adapter's weights were refused (the details are in GET /adapters)
+REFUSED = "the model refused its weights (GET /adapters shows why)"
 
 
-@dataclass
-class AdapterVersion:
-    adapter: ValidatedAdapter
-    internal_name: str
-    loaded_at: float | None = None
-    last_used: float | None = None
-    request_count: int = 0
-    leases: int = 0
-    retired: bool = False
+class AdapterLoader(Protocol):
+    """Where resident adapters' weights go (``lora_slots.SlotTable`` when serving)."""
 
-    @property
-    def loaded(self) -> bool:
-        return self.loaded_at is not None
+    def load(self, name: str, adapter: ValidatedAdapter) -> Any: ...
 
-
-@dataclass
-class KeyEntry:
-    key: str
-    path: Path
-    source: str = "adapters_dir"  # adapters_dir | packaged (read-only, shipped) | fallback
-    current: AdapterVersion | None = None
-    error: str | None = None
-    signature: tuple | None = None  # file names, sizes, mtimes last seen
-    signature_since: float = 0.0
-    checked_signature: tuple | None = None  # the signature last validated
-
-
-@dataclass(frozen=True)
-class Lease:
-    """A request's hold on one adapter version; release it when the request is done."""
-
-    key: str
-    version: str
-    internal_name: str
-    fields: tuple[str, ...] | None = None  # the adapter's own field set, from its metadata
-
-
-def _field_set(metadata: dict[str, Any] | None) -> tuple[str, ...] | None:
-    """Fields an adapter's trainer says it writes (``fields`` in its metadata), if a valid subset of the contract."""
-    from ..schema import ALL_FIELDS
-
-    fields = (metadata or {}).get("fields")
-    if not isinstance(fields, list) or not fields or not set(fields) <= set(ALL_FIELDS) or set(fields) == set(ALL_FIELDS):
-        return None
-    return tuple(f for f in ALL_FIELDS if f in fields)
-
-
-def _inside(path: Path, root: Path) -> bool:
-    """``path`` resolves (links followed) to a place inside ``root``."""
-    try:
-        return path.resolve().is_relative_to(root.resolve())
-    except OSError:  # a link loop
-        return False
-
-
-def _signature(folder: Path) -> tuple:
-    try:
-        stats = ((p.name, p.stat()) for p in folder.iterdir() if p.is_file())
-        return tuple(sorted((name, st.st_size, st.st_mtime_ns) for name, st in stats))
-    except OSError:  # vanished while we looked: treat as still changing
-        return (("<unreadable>", time.monotonic_ns(), 0),)
+    def unload(self, name: str) -> None: ...
 
 
 class AdapterRegistry:
@@ -108,308 +47,120 @@ class AdapterRegistry:
         max_rank: int,
         allow_base_mismatch: bool,
         stable_s: float,
+        loader: AdapterLoader | None = None,
         preload: bool = False,
         metrics: Metrics | None = None,
         max_adapter_bytes: int = DEFAULT_MAX_ADAPTER_BYTES,
         packaged: Path | None = None,
         fallback: Path | None = None,
     ) -> None:
-        self.root = Path(root)
-        #: read-only adapters shipped for the served model; a folder of the same key in ``root`` wins
-        self.packaged = Path(packaged) if packaged else None
-        #: served for keys without an adapter of their own (before the plain base prompt)
-        self.fallback = Path(fallback) if fallback else None
-        self.max_adapter_bytes = max_adapter_bytes
-        self.spec = spec
-        self.max_loaded = max_loaded
-        self.max_rank = max_rank
-        self.allow_base_mismatch = allow_base_mismatch
-        self.stable_s = stable_s
-        self.preload = preload
         self.metrics = metrics or Metrics()
-        self._lock = threading.RLock()
-        self._scan_lock = threading.Lock()
-        self._entries: dict[str, KeyEntry] = {}
-        self._bad_folders: dict[str, str] = {}  # folder name -> why it is not a key
-        self._versions: dict[str, AdapterVersion] = {}  # internal name -> live version (current or leased)
-        self._resident: set[str] = set()  # internal names loaded in the model
-        self._unload_requests: set[str] = set()  # internal names to unload at the next sync (unload_soon)
-        self._generation = 0  # makes internal names unique even when the same bytes come back
+        self.catalog = AdapterCatalog(
+            root, spec, max_rank=max_rank, allow_base_mismatch=allow_base_mismatch, stable_s=stable_s, metrics=self.metrics,
+            max_adapter_bytes=max_adapter_bytes, packaged=packaged, fallback=fallback,
+        )
+        self.loader = loader
+        self.residency: ResidencyManager[AdapterVersion] = ResidencyManager(
+            self._load, self._unload, capacity=max_loaded, metrics=self.metrics
+        )
+        self.preload = preload
+        self._unload_requests: set[str] = set()  # keys to unload at the next sync (unload_soon)
+        self._lock = threading.Lock()
 
-    # ------------------------------------------------------------------ disk side
+    # ------------------------------------------------------------------ catalog, as the rest of the code sees it
+    @property
+    def root(self) -> Path:
+        return self.catalog.root
+
+    @property
+    def stable_s(self) -> float:
+        return self.catalog.stable_s
+
+    @property
+    def max_loaded(self) -> int:
+        return self.residency.capacity
+
     def scan(self) -> None:
-        """Look at the folder once: note changes, validate folders that have settled, retire removed ones."""
-        with self._scan_lock:
-            now = time.monotonic()
-            seen: set[str] = set()
-            bad: dict[str, str] = {}
-            for root, source in ((self.root, "adapters_dir"), (self.packaged, "packaged")):
-                folders = sorted(p for p in root.iterdir() if p.is_dir()) if root and root.is_dir() else []
-                for folder in folders:
-                    if folder.name.startswith((".", "_")):
-                        continue  # temporary folders of publishers (atomic rename pattern) and hidden ones
-                    try:
-                        key = parse_key(folder.name).key
-                    except InvalidKey as exc:
-                        if source == "adapters_dir":
-                            bad[folder.name[:100]] = str(exc)
-                        continue
-                    if key in seen:
-                        continue  # the adapters directory wins over the packaged adapters
-                    if not _inside(folder, root):
-                        bad[folder.name] = "the folder is a link to a place outside the adapters directory; copy it in instead"
-                        continue
-                    seen.add(key)
-                    self._scan_folder(key, folder, now, source, root)
-            if self.fallback is not None and self.fallback.is_dir():
-                seen.add(FALLBACK_KEY)
-                self._scan_folder(FALLBACK_KEY, self.fallback, now, "fallback", self.fallback)
-            with self._lock:
-                self._bad_folders = bad
-                for key in [k for k in self._entries if k not in seen]:
-                    entry = self._entries.pop(key)
-                    if entry.current:
-                        log.info("adapter %s removed from disk; retiring version %s", key, entry.current.adapter.version)
-                        self._retire(entry.current)
+        self.catalog.scan()
 
     def settle(self, timeout_s: float = 5.0) -> None:
-        """Scan until no folder is waiting to settle (start-up, tests, ``POST /adapters/reload``)."""
-        deadline = time.monotonic() + timeout_s
-        while True:
-            self.scan()
-            if not self.pending() or time.monotonic() > deadline:
-                return
-            time.sleep(min(0.05, max(self.stable_s / 4, 0.01)))
+        self.catalog.settle(timeout_s)
 
     def pending(self) -> list[str]:
-        with self._lock:
-            return [k for k, e in self._entries.items() if e.signature != e.checked_signature]
+        return self.catalog.pending()
 
-    def _scan_folder(self, key: str, folder: Path, now: float, source: str = "adapters_dir", root: Path | None = None) -> None:
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is None:
-                entry = self._entries[key] = KeyEntry(key=key, path=folder, source=source)
-            elif entry.path != folder:  # e.g. a user folder now overrides a packaged one: the old version
-                entry.path, entry.source = folder, source  # serves until the new one is validated
-                entry.signature = entry.checked_signature = None
-        signature = _signature(folder)
-        if signature == entry.checked_signature:
-            return
-        if signature != entry.signature:
-            entry.signature, entry.signature_since = signature, now
-            if self.stable_s > 0:
-                return  # changed just now: wait until it stops changing
-        if now - entry.signature_since < self.stable_s:
-            return
-        try:
-            adapter = validate_adapter_dir(
-                folder, key, self.spec, max_rank=self.max_rank, allow_base_mismatch=self.allow_base_mismatch,
-                max_bytes=self.max_adapter_bytes, root=root or self.root,
-            )
-        except AdapterInvalid as exc:
-            with self._lock:
-                entry.error, entry.checked_signature = str(exc), signature
-            self.metrics.adapter_errors.inc()
-            log.warning("adapter %s rejected: %s", key, exc)
-            return
-        if _signature(folder) != signature:
-            entry.signature, entry.signature_since = None, now  # changed while we read it: look again later
-            return
-        with self._lock:
-            entry.checked_signature, entry.error = signature, None
-            if entry.current and entry.current.adapter.version == adapter.version:
-                return  # touched, not changed
-            self._generation += 1
-            version = AdapterVersion(adapter=adapter, internal_name=f"{key}__{adapter.version}__{self._generation}")
-            previous, entry.current = entry.current, version
-            self._versions[version.internal_name] = version
-            if previous:
-                self._retire(previous)
-        log.info("adapter %s version %s ready to serve (rank %d, %d modules)", key, adapter.version, adapter.rank, len(adapter.modules))
-
-    def _retire(self, version: AdapterVersion) -> None:
-        version.retired = True  # deleted from the model by sync_model once no request holds it
-
-    # ------------------------------------------------------------------ request side
     def acquire(self, key: str) -> Lease | None:
-        """Lease the current version for ``key``, or None when the key has no servable adapter."""
-        with self._lock:
-            entry = self._entries.get(key)
-            version = entry.current if entry else None
-            if version is None:
-                return None
-            version.leases += 1
-            version.request_count += 1
-            version.last_used = time.time()
-            return Lease(
-                key=key, version=version.adapter.version, internal_name=version.internal_name,
-                fields=_field_set(version.adapter.metadata),
-            )
+        return self.catalog.acquire(key)
 
     def release(self, lease: Lease | None) -> None:
-        if lease is None:
-            return
-        with self._lock:
-            version = self._versions.get(lease.internal_name)
-            if version is not None:
-                version.leases -= 1
-
-    # ------------------------------------------------------------------ model side (worker thread)
-    def sync_model(self, model: PeftModel, needed: set[str]) -> dict[str, str]:
-        """Make ``needed`` resident; return {internal name: error} for versions that failed to load."""
-        failures: dict[str, str] = {}
-        with self._lock:
-            # a job whose lease ended (timeout) may already sit in this batch: keep what it needs
-            dead = [v for v in self._versions.values() if v.retired and v.leases <= 0 and v.internal_name not in needed]
-            for version in dead:
-                if self._versions.get(version.internal_name) is version:
-                    del self._versions[version.internal_name]
-            wanted = [self._versions[n] for n in needed if n in self._versions]
-            if self.preload:
-                wanted += [e.current for e in self._entries.values() if e.current and e.current not in wanted][
-                    : max(0, self.max_loaded - len(wanted))
-                ]
-        for version in dead:
-            self._unload(model, version, reason="retired")
-            version.adapter.state_dict = {}
-        with self._lock:
-            asked = [self._versions[n] for n in self._unload_requests if n in self._versions and n not in needed]
-            self._unload_requests.clear()
-        for version in asked:
-            self._unload(model, version, reason="router")
-        for version in wanted:
-            if version.internal_name in self._resident:
-                continue
-            self._evict_for(model, keep={v.internal_name for v in wanted})
-            try:
-                self._load(model, version)
-            except Exception as exc:  # a broken adapter must never take the worker down nor touch the others
-                log.warning("adapter %s failed to load (%s: %s); rolled back", version.internal_name, type(exc).__name__, exc)
-                failures[version.internal_name] = "the model refused its weights (GET /adapters shows why)"
-                reason = str(exc).replace(version.internal_name, version.adapter.key)[:200]  # no internal names
-                self._mark_load_error(version, f"{type(exc).__name__}: {reason}")
-                self.metrics.adapter_errors.inc()
-        return failures
-
-    def _load(self, model: PeftModel, version: AdapterVersion) -> None:
-        adapter = version.adapter
-        options = {k: adapter.config[k] for k in _LOAD_FIELDS if adapter.config.get(k) is not None}
-        options.update(target_modules=list(adapter.modules), inference_mode=True, init_lora_weights=False)
-        started = time.perf_counter()
-        before = snapshot(model)
-        try:
-            model.add_adapter(version.internal_name, LoraConfig(**options))
-            enable_gathered_lora(model)  # layers newly wrapped for this adapter
-            result = set_peft_model_state_dict(model, adapter.state_dict, adapter_name=version.internal_name)
-            missing = [k for k in getattr(result, "missing_keys", []) if version.internal_name in k and "lora_" in k]
-            if missing:
-                raise RuntimeError(f"weights missing after load: {missing[:3]}")
-        except BaseException:
-            rollback(model, version.internal_name, before)  # leaves the model exactly as it was
-            raise
-        self._resident.add(version.internal_name)
-        version.loaded_at = time.time()
-        self.metrics.adapter_loads.inc()
-        log.info("loaded adapter %s in %.1f ms", version.internal_name, (time.perf_counter() - started) * 1000)
-
-    def _unload(self, model: PeftModel, version: AdapterVersion, reason: str) -> None:
-        if version.internal_name in self._resident:
-            try:
-                model.delete_adapter(version.internal_name)
-            except Exception as exc:  # never let one adapter's remains block the others
-                log.warning("deleting adapter %s failed (%s); removing its traces by hand", version.internal_name, exc)
-                rollback(model, version.internal_name, snapshot(model))
-            drop_stacks(model)  # stacked copies may still reference the deleted weights
-            self._resident.discard(version.internal_name)
-            self.metrics.adapter_unloads.labels(reason=reason).inc()
-        version.loaded_at = None
-
-    def _evict_for(self, model: PeftModel, keep: set[str]) -> None:
-        while len(self._resident) >= self.max_loaded:
-            with self._lock:
-                candidates = [
-                    self._versions[n] for n in self._resident
-                    if n not in keep and n in self._versions and self._versions[n].leases <= 0
-                ]
-            if not candidates:
-                log.warning("all %d resident adapters are in use; going over EXTRACTOR_MAX_LOADED_ADAPTERS", len(self._resident))
-                return
-            victim = min(candidates, key=lambda v: v.last_used or 0)
-            self._unload(model, victim, reason="lru")
-
-    def _mark_load_error(self, version: AdapterVersion, message: str) -> None:
-        with self._lock:
-            entry = self._entries.get(version.adapter.key)
-            if entry and entry.current is version:
-                entry.current = None
-                entry.error = f"failed to load into the model: {message}"
-            version.retired = True
+        self.catalog.release(lease)
 
     def error_of(self, key: str) -> str | None:
-        """Why ``key``'s adapter folder cannot serve, when it has one that is in error and no servable version."""
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is not None and entry.current is None and entry.error:
-                return entry.error
-            return self._bad_folders.get(key)
+        return self.catalog.error_of(key)
 
+    def has(self, key: str) -> bool:
+        return self.catalog.has(key)
+
+    def keys(self) -> list[str]:
+        return self.catalog.keys()
+
+    def describe(self, key: str) -> dict[str, Any] | None:
+        return self.catalog.describe(key)
+
+    def describe_all(self) -> list[dict[str, Any]]:
+        return self.catalog.describe_all()
+
+    # ------------------------------------------------------------------ residency
     def unload_soon(self, key: str) -> None:
         """Let the worker unload ``key``'s resident adapter at its next sync (unless a batch still needs it).
 
         For a router that keeps its own per-replica LRU (Ray Serve's multiplexing): when it evicts a
         key, the adapter leaves the model too, so both agree on what is resident."""
         with self._lock:
-            entry = self._entries.get(key)
-            if entry is not None and entry.current is not None:
-                self._unload_requests.add(entry.current.internal_name)
+            self._unload_requests.add(key)
 
     def resident_keys(self) -> list[str]:
         """Keys whose current version is loaded in the model."""
+        current = {v.internal_name: v.adapter.key for v in self.catalog.current_versions()}
+        return sorted(current[n] for n in self.residency.resident() if n in current)
+
+    def sync(self, needed: set[str]) -> dict[str, str]:
+        """Worker thread, between batches: make ``needed`` (internal names) resident.
+
+        Returns {internal name: why} for those that are not: a refused load (the key turns to
+        ``error`` in ``GET /adapters``) or no free slot in this batch (retry later)."""
+        for version in self.catalog.take_dead(keep=needed):
+            self.residency.drop(version.internal_name, reason="retired")
+            version.adapter.state_dict = {}  # the host copy of the weights goes with the version
         with self._lock:
-            return sorted(e.key for e in self._entries.values() if e.current is not None and e.current.loaded)
+            asked, self._unload_requests = self._unload_requests, set()
+        for key in asked:
+            version = self.catalog.current_of(key)
+            if version is not None and version.internal_name not in needed:
+                self.residency.drop(version.internal_name, reason="router")
+        wanted = {n: v for n in sorted(needed) if (v := self.catalog.version(n)) is not None}
+        if self.preload:  # fill free slots only (first, so the batch's own adapters end most recently used)
+            room = self.residency.capacity - len(set(self.residency.resident()) | set(wanted))
+            extra = [v for v in self.catalog.current_versions() if v.internal_name not in wanted and v.internal_name not in self.residency]
+            wanted = {**{v.internal_name: v for v in extra[: max(0, room)]}, **wanted}
+        failures = self.residency.ensure(wanted, busy=self.catalog.leased())
+        return {name: self._report(wanted[name], failure) for name, failure in failures.items()}
 
-    # ------------------------------------------------------------------ visibility
-    def has(self, key: str) -> bool:
-        """An adapter folder exists for ``key`` (valid or not)."""
-        return key in self._entries
+    def _report(self, version: AdapterVersion, failure: LoadFailure) -> str:
+        if failure.over_capacity:
+            return failure.message
+        reason = failure.message.replace(version.internal_name, version.adapter.key)[:200]  # no internal names
+        self.catalog.mark_load_error(version, reason)
+        self.metrics.adapter_errors.inc()
+        return REFUSED
 
-    def keys(self) -> list[str]:
-        with self._lock:
-            return sorted(self._entries)
+    def _load(self, name: str, version: AdapterVersion) -> None:
+        if self.loader is None:
+            raise RuntimeError("this registry has no model to load adapters into")
+        self.loader.load(name, version.adapter)
+        version.loaded_at = time.time()
 
-    def describe(self, key: str) -> dict[str, Any] | None:
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is None:
-                if key in self._bad_folders:
-                    return {"key": key, "state": "error", "error": self._bad_folders[key]}
-                return None
-            return self._describe(entry)
-
-    def describe_all(self) -> list[dict[str, Any]]:
-        with self._lock:
-            rows = [self._describe(e) for _, e in sorted(self._entries.items())]
-            rows += [{"key": name, "state": "error", "error": why} for name, why in sorted(self._bad_folders.items())]
-            return rows
-
-    def _describe(self, entry: KeyEntry) -> dict[str, Any]:
-        version = entry.current
-        waiting = entry.signature != entry.checked_signature
-        if version is None:
-            state = "loading" if waiting else "error"
-        elif waiting:
-            state = "loading"
-        else:
-            state = "ready" if version.loaded else "unloaded"
-        row: dict[str, Any] = {"key": entry.key, "state": state, "path": entry.path.name, "error": entry.error,
-                               "source": entry.source}
-        if version is not None:
-            a = version.adapter
-            row.update(
-                version=a.version, rank=a.rank, alpha=a.alpha, target_modules=sorted({m.rsplit(".", 1)[-1] for m in a.modules}),
-                size_bytes=a.size_bytes, base_model=a.base_model, loaded=version.loaded,
-                loaded_at=version.loaded_at, last_used=version.last_used, request_count=version.request_count,
-                in_flight=version.leases, metadata=a.metadata,
-            )
-        return row
+    def _unload(self, name: str, version: AdapterVersion) -> None:
+        version.loaded_at = None
+        if self.loader is not None:
+            self.loader.unload(name)

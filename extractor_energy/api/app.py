@@ -46,7 +46,7 @@ def build_service(settings: Settings, loaded: LoadedModel, metrics: Metrics) -> 
     spec: ModelSpec = with_source(model_spec(loaded), getattr(loaded.base, "name_or_path", None))
     registry = AdapterRegistry(
         settings.adapters_dir, spec, max_loaded=settings.max_loaded_adapters, max_rank=settings.max_adapter_rank,
-        allow_base_mismatch=settings.allow_base_model_mismatch, stable_s=settings.adapter_stable_s,
+        allow_base_mismatch=settings.allow_base_model_mismatch, stable_s=settings.adapter_stable_s, loader=loaded.slots,
         preload=settings.preload_adapters, metrics=metrics, max_adapter_bytes=settings.max_adapter_bytes,
         packaged=packaged_adapters_dir(settings, loaded), fallback=fallback_adapter_dir(settings, loaded),
     )
