@@ -9,6 +9,13 @@ import sys
 
 
 def _serve(args: argparse.Namespace) -> int:
+    if args.ray:
+        from .ray_serve.cli import serve_ray
+
+        return serve_ray(args)
+    if args.replicas is not None:
+        print("extractor-energy: --replicas needs --ray (one process serves one model)", file=sys.stderr)
+        return 2
     import uvicorn
 
     from .server import GracefulServer
@@ -112,6 +119,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.add_argument(
+        "--ray", action="store_true",
+        help="run on Ray Serve (pip install 'extractor-energy[ray]'): model replicas, each request routed to a replica "
+             "that holds its key's adapter; a local Ray instance, or the cluster RAY_ADDRESS names",
+    )
+    serve.add_argument("--replicas", type=int, default=None, metavar="N",
+                       help="with --ray: model replicas, one model each (one GPU each when CUDA is used; default 1)")
     serve.set_defaults(func=_serve)
 
     publish = sub.add_parser(

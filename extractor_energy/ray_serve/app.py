@@ -30,6 +30,7 @@ def build_app(settings: Settings, replicas: int = 1, *, num_cpus: float = 1.0, n
         max_ongoing_requests=settings.max_queue_size + settings.max_batch_size,
         graceful_shutdown_timeout_s=settings.shutdown_grace_s, graceful_shutdown_wait_loop_s=0.5,
         health_check_period_s=2.0, health_check_timeout_s=30.0,
+        max_constructor_retry_count=3,  # a model that cannot load will not load on the 20th try either
         ray_actor_options={"num_cpus": num_cpus, "num_gpus": num_gpus},
     ).bind(settings, board)
 
