@@ -35,6 +35,16 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=300s CMD python -c "impor
 # SIGTERM drains queued requests (EXTRACTOR_SHUTDOWN_GRACE_S) and exits 0
 CMD ["extractor-energy", "serve", "--host", "0.0.0.0", "--port", "8000"]
 
+# ---------------------------------------------------------------- GPU on Ray Serve
+# The GPU image plus the `ray` extra, for KubeRay (deploy/k8s/rayservice.yaml starts Ray in it):
+#     docker build --target ray -t extractor-energy:ray .
+FROM gpu AS ray
+USER root
+RUN pip install '.[ray]'
+USER app
+# KubeRay replaces the command with `ray start`; run alone, it serves like the GPU image
+CMD ["extractor-energy", "serve", "--ray", "--host", "0.0.0.0", "--port", "8000"]
+
 # ---------------------------------------------------------------- CPU
 FROM python:3.11-slim AS cpu
 ENV PIP_NO_CACHE_DIR=1 PYTHONUNBUFFERED=1 \

@@ -124,6 +124,42 @@ def post(url: str, key: str, image: bytes = IMAGE, timeout: float = 90) -> httpx
                       data={"concessionaria": concessionaria, "uf": uf}, timeout=timeout)
 
 
+# ---------------------------------------------------------------------------- config files, CLI
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _serve_configs() -> list[dict]:
+    import yaml
+
+    rayservice = next(yaml.safe_load_all((ROOT / "deploy/k8s/rayservice.yaml").read_text()))
+    assert rayservice["kind"] == "RayService"
+    return [yaml.safe_load((ROOT / "deploy/ray/serve.yaml").read_text()), yaml.safe_load(rayservice["spec"]["serveConfigV2"])]
+
+
+@pytest.mark.parametrize("which", [0, 1], ids=["deploy/ray/serve.yaml", "deploy/k8s/rayservice.yaml"])
+def test_serve_config_files_build_the_application(which: int, tiny_model_dir: Path, monkeypatch) -> None:
+    from ray.serve import Application
+    from ray.serve.schema import ServeDeploySchema
+
+    from extractor_energy.ray_serve.app import app_builder
+
+    config = ServeDeploySchema.model_validate(_serve_configs()[which])  # Ray's own validation of the file
+    (app,) = config.applications
+    assert app.import_path == "extractor_energy.ray_serve.app:app_builder"
+    assert app.args["num_gpus"] == 1 and app.runtime_env["env_vars"]["EXTRACTOR_WATCH_FORCE_POLLING"] == "true"
+    for name, value in app.runtime_env["env_vars"].items():
+        if name != "EXTRACTOR_API_KEYS_FILE":  # a secret mounted in the pods only
+            monkeypatch.setenv(name, value)
+    assert isinstance(app_builder(app.args), Application)
+
+
+def test_replicas_without_ray_is_refused(capsys) -> None:
+    from extractor_energy.cli import main
+
+    assert main(["serve", "--replicas", "2"]) == 2
+    assert "--ray" in capsys.readouterr().err
+
+
 # ---------------------------------------------------------------------------- the same HTTP API
 def test_same_http_api_routes_errors_and_envelope(ray_server: RayServer) -> None:
     url = ray_server.url
