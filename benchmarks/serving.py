@@ -8,9 +8,13 @@ adapters, and the naive baseline (one request at a time, set_adapter under a loc
 concurrency 1, 4 and 16. It ends with the two ratios we track:
 
 * mixed-16 / base throughput at concurrency 16 (cost of multi-LoRA), aim >= 0.85
-* batched mixed-16 / naive mixed-16 throughput at concurrency 16, aim >= 3
+* batched mixed-16 / naive mixed-16 throughput at concurrency 16, aim >= 4
+* single request: p50 batched / naive at concurrency 1 (mixed 16, equal work), aim <= 1.05
 
-    python benchmarks/serving.py [--requests 48] [--max-new-tokens 32] [--work-dir /tmp/bench]
+Each ratio is the median of ``--runs`` whole runs (servers restarted), printed with every run's
+value; both servers use ``--threads`` torch threads so runs compare.
+
+    python -m benchmarks.serving [--runs 3] [--threads 1] [--requests 48] [--max-new-tokens 32] [--work-dir DIR]
 """
 
 from __future__ import annotations
@@ -72,11 +76,13 @@ def page_bytes(seed: int) -> bytes:
 
 
 def start(cmd: list[str], env: dict[str, str], url: str) -> subprocess.Popen:
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    log = tempfile.TemporaryFile(mode="w+")  # a pipe nobody reads would fill up and block the server
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log, text=True, cwd=ROOT)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"server exited: {proc.stderr.read() if proc.stderr else ''}")
+            log.seek(0)
+            raise RuntimeError(f"server exited: {log.read()[-2000:]}")
         try:
             if httpx.get(url + "/readyz", timeout=1).status_code == 200:
                 return proc
@@ -109,26 +115,8 @@ async def drive(url: str, keys: list[tuple[str, str]], requests: int, concurrenc
     return {"rps": requests / elapsed, "p50": q[49], "p95": q[94], "p99": q[98], "failures": failures}
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--requests", type=int, default=48, help="requests per cell (default 48)")
-    parser.add_argument("--max-new-tokens", type=int, default=32, help="tokens generated per request (default 32)")
-    parser.add_argument("--rank", type=int, default=16, help="LoRA rank of the random adapters (default 16)")
-    parser.add_argument("--concurrency", default="1,4,16", help="comma-separated client concurrency levels")
-    parser.add_argument("--work-dir", type=Path, default=None, help="where the model and adapters are built (reused)")
-    args = parser.parse_args()
-    levels = [int(c) for c in args.concurrency.split(",")]
-    work = args.work_dir or Path(tempfile.mkdtemp(prefix="extractor-bench-"))
-    work.mkdir(parents=True, exist_ok=True)
-    model_dir, adapters_dir = build_assets(work, 16, args.rank)
-    env = {
-        **os.environ, "EXTRACTOR_MODEL": str(model_dir), "EXTRACTOR_ADAPTERS_DIR": str(adapters_dir),
-        "EXTRACTOR_MAX_NEW_TOKENS": str(args.max_new_tokens), "EXTRACTOR_MODEL_MAX_PIXELS": str(224 * 224),
-        "EXTRACTOR_MAX_BATCH_SIZE": "16", "EXTRACTOR_MAX_LOADED_ADAPTERS": "16", "EXTRACTOR_PRELOAD_ADAPTERS": "true",
-        "EXTRACTOR_CONSTRAINED_DECODING": "false", "EXTRACTOR_MAX_QUEUE_SIZE": "256", "EXTRACTOR_MAX_BATCH_WAIT_MS": "5",
-        "PYTHONPATH": str(ROOT),
-    }
-    images = [page_bytes(i) for i in range(8)]
+def one_run(env: dict[str, str], levels: list[int], requests: int, images: list[bytes], port: int) -> dict[tuple[str, int], dict]:
+    """Every cell once: the batched server (4 scenarios) then the naive one, each at every level."""
     adapter_keys = [(f"util{i}", UFS[i]) for i in range(16)]
     scenarios = {
         "base": [("NOADAPTER", "SP")],
@@ -136,8 +124,7 @@ def main() -> int:
         "mixed 4": adapter_keys[:4],
         "mixed 16": adapter_keys,
     }
-    rows: list[tuple[str, int, dict]] = []
-    port = 8770
+    cells: dict[tuple[str, int], dict] = {}
     for name, cmd in (
         ("batched", [sys.executable, "-m", "extractor_energy.cli", "serve", "--port", str(port), "--log-level", "warning"]),
         ("naive", [sys.executable, "-m", "benchmarks.naive_server", "--port", str(port + 1)]),
@@ -145,30 +132,68 @@ def main() -> int:
         url = f"http://127.0.0.1:{port if name == 'batched' else port + 1}"
         proc = start(cmd, env, url)
         try:
-            cells = scenarios.items() if name == "batched" else [("naive mixed 16", adapter_keys)]
-            for scenario, keys in cells:
+            todo = scenarios.items() if name == "batched" else [("naive mixed 16", adapter_keys)]
+            for scenario, keys in todo:
                 for level in levels:
                     shuffled = keys[:]
                     random.Random(level).shuffle(shuffled)
-                    result = asyncio.run(drive(url, shuffled, args.requests, level, images))
-                    rows.append((scenario, level, result))
-                    print(f"  {scenario:<16} c={level:<3} {result['rps']:6.2f} req/s", file=sys.stderr, flush=True)
+                    cells[(scenario, level)] = result = asyncio.run(drive(url, shuffled, requests, level, images))
+                    print(f"  {scenario:<16} c={level:<3} {result['rps']:6.2f} req/s  p50 {result['p50']:.3f} s",
+                          file=sys.stderr, flush=True)
         finally:
             proc.terminate()
             proc.wait(timeout=60)
+    return cells
+
+
+def _spread(values: list[float]) -> str:
+    return f"{statistics.median(values):.2f} (runs: {', '.join(f'{v:.2f}' for v in values)})"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=48, help="requests per cell (default 48)")
+    parser.add_argument("--max-new-tokens", type=int, default=32, help="tokens generated per request (default 32)")
+    parser.add_argument("--rank", type=int, default=16, help="LoRA rank of the random adapters (default 16)")
+    parser.add_argument("--concurrency", default="1,4,16", help="comma-separated client concurrency levels")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads of each server (default 1: runs comparable)")
+    parser.add_argument("--runs", type=int, default=3, help="whole runs; ratios are reported as their median (default 3)")
+    parser.add_argument("--work-dir", type=Path, default=None, help="where the model and adapters are built (reused)")
+    args = parser.parse_args()
+    levels = sorted({1, *(int(c) for c in args.concurrency.split(","))})
+    work = args.work_dir or Path(tempfile.mkdtemp(prefix="extractor-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    model_dir, adapters_dir = build_assets(work, 16, args.rank)
+    env = {
+        **os.environ, "EXTRACTOR_MODEL": str(model_dir), "EXTRACTOR_ADAPTERS_DIR": str(adapters_dir),
+        "EXTRACTOR_MAX_NEW_TOKENS": str(args.max_new_tokens), "EXTRACTOR_MODEL_MAX_PIXELS": str(224 * 224),
+        "EXTRACTOR_MAX_BATCH_SIZE": "16", "EXTRACTOR_MAX_LOADED_ADAPTERS": "16", "EXTRACTOR_PRELOAD_ADAPTERS": "true",
+        "EXTRACTOR_MAX_ADAPTER_RANK": str(max(16, args.rank)), "EXTRACTOR_FALLBACK_ADAPTER": "none",
+        "EXTRACTOR_CONSTRAINED_DECODING": "false", "EXTRACTOR_MAX_QUEUE_SIZE": "256", "EXTRACTOR_MAX_BATCH_WAIT_MS": "5",
+        "EXTRACTOR_TORCH_THREADS": str(args.threads), "PYTHONPATH": str(ROOT),
+    }
+    images = [page_bytes(i) for i in range(8)]
+    runs = []
+    for run in range(args.runs):
+        print(f"run {run + 1}/{args.runs}", file=sys.stderr, flush=True)
+        runs.append(one_run(env, levels, args.requests, images, 8770))
     print(f"\nmodel: {model_dir.name} (~25M params), {args.max_new_tokens} new tokens/request, rank-{args.rank} adapters, "
-          f"{args.requests} requests per cell, torch threads: default")
+          f"{args.requests} requests per cell, torch threads per server: {args.threads}, {args.runs} runs (cells: median)")
     print(f"{'scenario':<16} {'conc':>4} {'req/s':>8} {'p50 s':>8} {'p95 s':>8} {'p99 s':>8} {'fail':>5}")
-    for scenario, level, r in rows:
-        print(f"{scenario:<16} {level:>4} {r['rps']:>8.2f} {r['p50']:>8.3f} {r['p95']:>8.3f} {r['p99']:>8.3f} {r['failures']:>5}")
+    for cell in runs[0]:
+        values = {k: statistics.median(r[cell][k] for r in runs) for k in ("rps", "p50", "p95", "p99")}
+        failures = sum(r[cell]["failures"] for r in runs)
+        print(f"{cell[0]:<16} {cell[1]:>4} {values['rps']:>8.2f} {values['p50']:>8.3f} {values['p95']:>8.3f} "
+              f"{values['p99']:>8.3f} {failures:>5}")
     top = max(levels)
-    get = {(s, c): r["rps"] for s, c, r in rows}
-    multi = get[("mixed 16", top)] / get[("base", top)]
-    speedup = get[("mixed 16", top)] / get[("naive mixed 16", top)]
-    per_adapter = get[("mixed 16", top)] / get[("one adapter", top)]
-    print(f"\nmixed-16 / base throughput at c={top}: {multi:.2f}  (aim >= 0.85; base rows carry the long utility prompt)")
-    print(f"mixed-16 / one-adapter throughput at c={top}: {per_adapter:.2f}  (same prompt: the cost of mixing adapters)")
-    print(f"batched / naive throughput at c={top}: {speedup:.2f}  (aim >= 3)")
+    multi = [r[("mixed 16", top)]["rps"] / r[("base", top)]["rps"] for r in runs]
+    per_adapter = [r[("mixed 16", top)]["rps"] / r[("one adapter", top)]["rps"] for r in runs]
+    speedup = [r[("mixed 16", top)]["rps"] / r[("naive mixed 16", top)]["rps"] for r in runs]
+    single = [r[("mixed 16", 1)]["p50"] / r[("naive mixed 16", 1)]["p50"] for r in runs]
+    print(f"\nmixed-16 / base throughput at c={top}: {_spread(multi)}  (aim >= 0.85; base rows carry the long utility prompt)")
+    print(f"mixed-16 / one-adapter throughput at c={top}: {_spread(per_adapter)}  (same prompt: the cost of mixing adapters)")
+    print(f"batched / naive throughput at c={top}: {_spread(speedup)}  (aim >= 4)")
+    print(f"single request, p50 batched / naive at c=1: {_spread(single)}  (aim <= 1.05)")
     return 0
 
 

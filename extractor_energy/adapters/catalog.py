@@ -17,6 +17,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,14 @@ class AdapterVersion:
     @property
     def loaded(self) -> bool:
         return self.loaded_at is not None
+
+    @cached_property
+    def summary(self) -> dict[str, Any]:
+        """What ``GET /adapters`` shows of this version that never changes (computed once: 1,000 rows stay cheap)."""
+        a = self.adapter
+        return {"version": a.version, "rank": a.rank, "alpha": a.alpha, "size_bytes": a.size_bytes,
+                "target_modules": sorted({m.rsplit(".", 1)[-1] for m in a.modules}), "base_model": a.base_model,
+                "metadata": a.metadata}
 
 
 @dataclass
@@ -326,11 +335,7 @@ class AdapterCatalog:
         row: dict[str, Any] = {"key": entry.key, "state": state, "path": entry.path.name, "error": entry.error,
                                "source": entry.source}
         if version is not None:
-            a = version.adapter
-            row.update(
-                version=a.version, rank=a.rank, alpha=a.alpha, target_modules=sorted({m.rsplit(".", 1)[-1] for m in a.modules}),
-                size_bytes=a.size_bytes, base_model=a.base_model, loaded=version.loaded,
-                loaded_at=version.loaded_at, last_used=version.last_used, request_count=version.request_count,
-                in_flight=version.leases, metadata=a.metadata,
-            )
+            row.update(version.summary)
+            row.update(loaded=version.loaded, loaded_at=version.loaded_at, last_used=version.last_used,
+                       request_count=version.request_count, in_flight=version.leases)
         return row
