@@ -102,3 +102,41 @@ def test_sigterm_drains_queued_requests_and_exits_zero(tiny_model_dir, tmp_path)
             proc.kill()
     assert statuses == [200] * 8, statuses
     assert code == 0, proc.stdout.read() if proc.stdout else ""
+
+
+def test_a_batch_never_holds_more_distinct_adapters_than_there_are_slots():
+    """Jobs whose adapter would be one too many wait, in arrival order, for the next batch."""
+    from types import SimpleNamespace
+
+    from extractor_energy.config import Settings
+    from extractor_energy.inference import BASE, GenerationInput
+    from extractor_energy.metrics import Metrics
+    from extractor_energy.scheduler import Job, Scheduler
+
+    settings = Settings(_env_file=None, max_batch_size=8, max_batch_wait_ms=0)
+    scheduler = Scheduler(None, SimpleNamespace(max_loaded=2), settings, Metrics())  # type: ignore[arg-type]
+    loop = asyncio.new_event_loop()
+    names = ["a", "b", "a", "c", BASE, "d", "b", "c"]
+    jobs = [Job(GenerationInput([], [], adapter_name=n), loop.create_future(), loop, key=n) for n in names]
+    for job in jobs[1:]:
+        scheduler._queue.put_nowait(job)
+    first = scheduler._collect(jobs[0])
+    assert [j.input.adapter_name for j in first] == ["a", "b", "a", BASE, "b"]
+    second = scheduler._collect(scheduler._held.popleft())
+    assert [j.input.adapter_name for j in second] == ["c", "d", "c"]
+    assert not scheduler._held and scheduler._queue.empty()
+    loop.close()
+
+
+def test_more_adapters_in_flight_than_slots_are_all_served_right(tiny_model_dir, adapter_factory, tmp_path):
+    answers = {"equatorial_go": "111", "cemig_mg": "222", "light_rj": "333"}
+    for key, code in answers.items():
+        install_adapter(adapter_factory({"cod_cliente": code}), tmp_path, key)
+    settings = test_settings(tiny_model_dir, tmp_path, max_batch_size=6, max_batch_wait_ms=300, max_loaded_adapters=2)
+    with live_server(settings) as url:
+        pairs = [("EQUATORIAL", "GO"), ("CEMIG", "MG"), ("LIGHT", "RJ")] * 2
+        responses = asyncio.run(burst(url, pairs))
+        for (conc, uf), r in zip(pairs, responses):
+            assert r.status_code == 200, r.text
+            assert r.json()["data"]["cod_cliente"] == answers[f"{conc.lower()}_{uf.lower()}"]
+            assert r.json()["batch_size"] <= 4  # two adapters of two rows each at most: the third waited
