@@ -182,6 +182,8 @@ def test_same_http_api_routes_errors_and_envelope(ray_server: RayServer) -> None
     rows = httpx.get(url + "/adapters", timeout=10).json()
     assert {r["key"] for r in rows} == set(KEYS)
     assert all(len({rep["replica"] for rep in r["replicas"]}) == 2 for r in rows)
+    reloaded = httpx.post(url + "/adapters/reload", timeout=30)  # every replica rescans, then answers
+    assert reloaded.status_code == 200 and all(len(r["replicas"]) == 2 for r in reloaded.json())
     assert httpx.get(url + "/adapters/cemig_mg", timeout=10).json()["key"] == "cemig_mg"
     nope = httpx.get(url + "/adapters/nope_sp", timeout=10)
     assert nope.status_code == 404 and "nope_sp" in nope.json()["detail"]

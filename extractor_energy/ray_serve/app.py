@@ -18,12 +18,14 @@ from .replica import ModelReplica
 
 log = logging.getLogger(__name__)
 APP_NAME = "extractor"
+#: no per-request access log lines from Serve's proxy and replicas (the CPU they cost is the Ray path's overhead)
+QUIET = {"enable_access_log": False}
 
 
 def build_app(settings: Settings, replicas: int = 1, *, num_cpus: float = 1.0, num_gpus: float = 0.0) -> Application:
     """Board + ``replicas`` model replicas (``num_gpus`` each: 1 on GPU nodes) + the HTTP ingress."""
     board = serve.deployment(ReplicaBoard, name=BOARD_DEPLOYMENT, num_replicas=1, max_ongoing_requests=1000,
-                             ray_actor_options={"num_cpus": 0}).bind()
+                             ray_actor_options={"num_cpus": 0}, logging_config=QUIET).bind()
     model = serve.deployment(
         ModelReplica, name=MODEL_DEPLOYMENT, num_replicas=replicas,
         # queueing and the 503 at capacity stay the scheduler's (EXTRACTOR_MAX_QUEUE_SIZE), per replica
@@ -31,7 +33,7 @@ def build_app(settings: Settings, replicas: int = 1, *, num_cpus: float = 1.0, n
         graceful_shutdown_timeout_s=settings.shutdown_grace_s, graceful_shutdown_wait_loop_s=0.5,
         health_check_period_s=2.0, health_check_timeout_s=30.0,
         max_constructor_retry_count=3,  # a model that cannot load will not load on the 20th try either
-        ray_actor_options={"num_cpus": num_cpus, "num_gpus": num_gpus},
+        ray_actor_options={"num_cpus": num_cpus, "num_gpus": num_gpus}, logging_config=QUIET,
     ).bind(settings, board)
 
     def asgi_app() -> FastAPI:  # evaluated on each ingress replica, at its start
@@ -42,7 +44,7 @@ def build_app(settings: Settings, replicas: int = 1, *, num_cpus: float = 1.0, n
     ingress = serve.deployment(
         serve.ingress(asgi_app)(), name=INGRESS_DEPLOYMENT, num_replicas=1,
         max_ongoing_requests=(settings.max_queue_size + settings.max_batch_size) * max(1, replicas) + 16,
-        ray_actor_options={"num_cpus": 0},
+        ray_actor_options={"num_cpus": 0}, logging_config=QUIET,
     )
     return ingress.bind(model, board)  # bound so that Serve deploys both with the ingress
 
@@ -75,7 +77,7 @@ def start_local(
         else:  # a single machine: logical CPUs enough for every replica; bound to loopback
             ray.init(num_cpus=num_cpus or max(replicas, os.cpu_count() or 1), include_dashboard=False,
                      _node_ip_address="127.0.0.1", log_to_driver=False)
-    serve.start(http_options={"host": host, "port": port})
+    serve.start(http_options={"host": host, "port": port}, logging_config=QUIET)
     serve.run(build_app(settings, replicas, num_gpus=num_gpus_per_replica), name=APP_NAME, route_prefix="/")
     return f"http://{host}:{port}"
 

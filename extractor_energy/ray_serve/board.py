@@ -1,6 +1,6 @@
 """Where model replicas post what they hold; the ingress reads it.
 
-Ray Serve offers no call to one given replica, so each replica reports here every half second:
+Ray Serve offers no call to one given replica, so each replica reports here every second:
 its adapters (with residency), its queue, its model. A replica that stops reporting (killed,
 replaced) drops out after ``stale_s``. ``POST /adapters/reload`` raises a counter that every
 replica sees in the answer to its next report: it rescans the adapters folder and says so.
@@ -13,7 +13,7 @@ from typing import Any
 
 
 class ReplicaBoard:
-    def __init__(self, stale_s: float = 3.0) -> None:
+    def __init__(self, stale_s: float = 3.5) -> None:
         self.stale_s = stale_s
         self._reports: dict[str, tuple[float, dict[str, Any]]] = {}
         self._reload_seq = 0

@@ -32,7 +32,7 @@ from ..packaged import fallback_adapter_dir
 from .errors import PortableError
 
 log = logging.getLogger(__name__)
-REPORT_INTERVAL_S = 0.5
+REPORT_INTERVAL_S = 1.0  # replicas report, and the ingress reads the board, this often
 _CANCEL_WAIT_S = 2.0  # after the caller is gone: time for the service to drop its queued job
 
 
