@@ -3,12 +3,13 @@
 At start-up every LoRA-targetable Linear layer of the language model (the family's attention and
 MLP projections) gets two buffers, allocated once for all slots at the largest allowed rank:
 
-    A: [slots + 1, max_rank, in_features]      B: [slots + 1, out_features, max_rank]
+    A: [slots + 1, max_rank, in_features]      B (stored transposed): [slots + 1, max_rank, out_features]
 
 Slot 0 stays zero (base rows). Loading an adapter copies its stock PEFT ``lora_A``/``lora_B``
 weights into a free slot (ranks zero-padded, scaling folded into B); unloading zeroes the slot.
 Nothing is wrapped or re-allocated while serving: the model keeps its own modules, each projection's
-``forward`` adds ``x @ A[slot].T @ B[slot].T`` for its row.
+``forward`` adds ``x @ A[slot].T @ B[slot].T`` for its row. Both buffers keep the rank as their
+middle dimension, so the first ``r`` ranks of a slot are one contiguous block (no copy per step).
 
 Per batch, :meth:`SlotTable.rows` turns the rows' adapter names into slot indices once and hands
 them to every layer through one shared :class:`BatchSlots` (no per-layer, per-step lookup):
@@ -105,7 +106,7 @@ class SlotTable:
         self.batch: BatchSlots = _BASE_ONLY
         for name, layer in self.layers.items():
             layer._slot_a = torch.zeros(slots + 1, max_rank, layer.in_features, dtype=self.dtype, device=self.device)
-            layer._slot_b = torch.zeros(slots + 1, layer.out_features, max_rank, dtype=self.dtype, device=self.device)
+            layer._slot_b = torch.zeros(slots + 1, max_rank, layer.out_features, dtype=self.dtype, device=self.device)
             layer._slot_table = self
             layer.forward = types.MethodType(_slot_forward, layer)
 
@@ -200,13 +201,13 @@ def _slot_forward(self: torch.nn.Linear, x: torch.Tensor) -> torch.Tensor:
         return out
     r = rows.rank
     if rows.single > 0:
-        delta = F.linear(F.linear(x.to(self._slot_a.dtype), self._slot_a[rows.single, :r]), self._slot_b[rows.single, :, :r])
+        delta = F.linear(x.to(self._slot_a.dtype), self._slot_a[rows.single, :r]) @ self._slot_b[rows.single, :r]
         if rows.mask is not None:
             delta = delta * (rows.mask if x.dim() == 3 else rows.mask.view(-1, 1))
         return out + delta.to(out.dtype)
     seq = (x if x.dim() == 3 else x.unsqueeze(1)).to(self._slot_a.dtype)
     hidden = torch.bmm(seq, self._slot_a[:, :r].index_select(0, rows.index).transpose(1, 2))
-    delta = torch.bmm(hidden, self._slot_b[:, :, :r].index_select(0, rows.index).transpose(1, 2))
+    delta = torch.bmm(hidden, self._slot_b[:, :r].index_select(0, rows.index))
     return out + (delta if x.dim() == 3 else delta.squeeze(1)).to(out.dtype)
 
 
@@ -242,6 +243,6 @@ def write_slot(table: SlotTable, slot: int, adapter: "ValidatedAdapter", pairs: 
             if tuple(a.shape) != (rank, layer.in_features) or tuple(b.shape) != (layer.out_features, rank):
                 raise SlotTableError(f"{module}: lora_A {tuple(a.shape)} / lora_B {tuple(b.shape)} do not fit the layer")
             layer._slot_a[slot, :rank].copy_(a.to(table.dtype))
-            layer._slot_b[slot, :, :rank].copy_(b.to(table.dtype) * lora_scaling(adapter.config, module, rank))
+            layer._slot_b[slot, :rank].copy_((b.to(table.dtype) * lora_scaling(adapter.config, module, rank)).T)
             largest = max(largest, rank)
     return largest
