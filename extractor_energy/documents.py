@@ -11,10 +11,10 @@ downscaled to that pixel budget (LANCZOS, aspect kept).  The budget is *per page
 all pages of a PDF are sent to the model together, in one prompt, so
 ``max_pdf_pages`` also bounds the prompt size.
 
-Bad input raises :class:`DocumentError` carrying the HTTP status to answer with:
-413 too large (upload bytes, or decoded pixel count: the decompression-bomb guard),
-415 unsupported type, 422 unreadable (empty, truncated/corrupt image, broken,
-empty, password-protected or too-long PDF).
+Bad input raises :class:`~extractor_energy.errors.DocumentError` with the problem's kind: too
+large (upload bytes, or decoded pixel count: the decompression-bomb guard), unsupported type,
+unreadable (empty, truncated/corrupt image, broken, empty or password-protected PDF), too many
+pages, or a page shape no bill has. ``api/errors.py`` maps each kind to an HTTP status.
 
 Caveat: if other code sets ``PIL.ImageFile.LOAD_TRUNCATED_IMAGES = True``, Pillow
 decodes truncated images (grey-filled) instead of failing; that global is left alone.
@@ -24,10 +24,12 @@ from __future__ import annotations
 
 import io
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .document_limits import DocumentLimits
+from .errors import DocumentError, DocumentProblem
 from .page_text import TextBox
 
 try:  # HEIC/HEIF (iPhone photos); optional so the module still imports without it
@@ -57,31 +59,6 @@ _GENERIC_BRANDS = {b"mif1", b"msf1", b"mif2"}
 _AVIF_BRANDS = {b"avif", b"avis"}
 _PDF_LEADING = b"\xef\xbb\xbf \t\r\n\f\x00"  # BOM / whitespace tolerated before %PDF
 _MB = 1024 * 1024
-
-
-@dataclass(frozen=True)
-class DocumentLimits:
-    """Per-request limits (all must be positive)."""
-
-    max_upload_bytes: int = 20 * 1024 * 1024
-    max_image_pixels: int = 50_000_000  # decompression-bomb guard on the decoded image
-    max_pdf_pages: int = 4
-    pdf_dpi: int = 200  # render resolution; keeps small print readable
-    model_max_pixels: int = 1280 * 28 * 28  # per-page pixel budget sent to the model
-
-    def __post_init__(self) -> None:
-        for f in fields(self):
-            if getattr(self, f.name) <= 0:
-                raise ValueError(f"DocumentLimits.{f.name} must be positive")
-
-
-class DocumentError(Exception):
-    """Bad input the user can fix. status_code is 413 (too large), 415 (unsupported type) or 422 (unreadable/invalid)."""
-
-    def __init__(self, status_code: int, message: str):
-        super().__init__(message)
-        self.status_code = status_code
-        self.message = message
 
 
 @dataclass
@@ -132,24 +109,27 @@ def load_document(
     """Decode an upload into model-ready RGB pages, or raise :class:`DocumentError`."""
     what = _describe(filename, content_type)
     if not data:
-        raise DocumentError(422, "the uploaded file is empty")
+        raise DocumentError(DocumentProblem.UNREADABLE, "the uploaded file is empty")
     data = bytes(data)
     if len(data) > limits.max_upload_bytes:
         raise DocumentError(
-            413,
+            DocumentProblem.TOO_LARGE,
             f"the uploaded file{what} is {_mb(len(data))} MB; the limit is "
             f"{_mb(limits.max_upload_bytes)} MB",
         )
     kind = sniff(data)
     if kind is None:
         raise DocumentError(
-            415, f"unsupported file type{what}: upload a {SUPPORTED} (GIF, TIFF, BMP and AVIF also work)"
+            DocumentProblem.UNSUPPORTED_TYPE,
+            f"unsupported file type{what}: upload a {SUPPORTED} (GIF, TIFF, BMP and AVIF also work)",
         )
     if kind == "pdf":
         try:
             from . import pdf_pages
         except ImportError as exc:  # pypdfium2 missing
-            raise DocumentError(415, "PDF support needs pypdfium2 on the server; upload a photo or screenshot") from exc
+            raise DocumentError(
+                DocumentProblem.UNSUPPORTED_TYPE, "PDF support needs pypdfium2 on the server; upload a photo or screenshot"
+            ) from exc
         layers: list[list[TextBox]] = []
         pages = pdf_pages.render_pdf(
             data, limits, postprocess=lambda im: fit_to_budget(to_rgb(im), limits.model_max_pixels), text_layers=layers
@@ -164,18 +144,20 @@ def load_document(
 def _decode_image(data: bytes, kind: str, limits: DocumentLimits, what: str) -> tuple[Image.Image, str]:
     """Open, bomb-check, decode, EXIF-rotate, RGB-convert and downscale one image."""
     if kind == "heif" and not HEIF_AVAILABLE:
-        raise DocumentError(415, "HEIC/HEIF photos need the pillow-heif package on the server "
-                                 "(pip install pillow-heif); or upload a JPEG or PNG instead")
+        raise DocumentError(DocumentProblem.UNSUPPORTED_TYPE, "HEIC/HEIF photos need the pillow-heif package on the "
+                            "server (pip install pillow-heif); or upload a JPEG or PNG instead")
     Image.init()
     formats = [f for f in _FORMATS[kind] if f in Image.OPEN]
     if not formats:
-        raise DocumentError(415, f"this server cannot decode {kind.upper()} images; upload a {SUPPORTED}")
+        raise DocumentError(
+            DocumentProblem.UNSUPPORTED_TYPE, f"this server cannot decode {kind.upper()} images; upload a {SUPPORTED}"
+        )
     try:
         with Image.open(io.BytesIO(data), formats=formats) as img:
             fmt = (img.format or kind).lower()
             width, height = img.size  # header only: nothing decoded yet
             if width * height > limits.max_image_pixels:
-                raise DocumentError(413, _too_many_pixels(width, height, limits.max_image_pixels))
+                raise DocumentError(DocumentProblem.TOO_LARGE, _too_many_pixels(width, height, limits.max_image_pixels))
             check_page_geometry(width, height)
             if img.format in ("JPEG", "MPO"):  # let libjpeg decode at 1/2..1/8 scale when possible
                 img.draft(None, _budget_size(img.size, limits.model_max_pixels))
@@ -188,10 +170,14 @@ def _decode_image(data: bytes, kind: str, limits: DocumentLimits, what: str) -> 
     except DocumentError:
         raise
     except Image.DecompressionBombError as exc:  # Pillow's own global guard, if it is lower
-        raise DocumentError(413, f"the image{what} is too large to decode safely: {str(exc)[:100]}") from exc
+        raise DocumentError(
+            DocumentProblem.TOO_LARGE, f"the image{what} is too large to decode safely: {str(exc)[:100]}"
+        ) from exc
     except Exception as exc:  # OSError, SyntaxError, ValueError, struct.error, EOFError ...
         reason = "unrecognised image data" if isinstance(exc, UnidentifiedImageError) else str(exc)[:100]
-        raise DocumentError(422, f"could not decode the image: truncated or corrupt{what} ({reason})") from exc
+        raise DocumentError(
+            DocumentProblem.UNREADABLE, f"could not decode the image: truncated or corrupt{what} ({reason})"
+        ) from exc
 
 
 #: Longest side / shortest side a page may have. No bill is longer or thinner than 50:1, and the
@@ -200,12 +186,12 @@ MAX_PAGE_ASPECT = 50
 
 
 def check_page_geometry(width: int, height: int, what: str = "the image") -> None:
-    """Refuse (422) pages no bill can have: empty, or longer/thinner than ``MAX_PAGE_ASPECT``:1."""
+    """Refuse pages no bill can have: empty, or longer/thinner than ``MAX_PAGE_ASPECT``:1."""
     if width < 1 or height < 1:
-        raise DocumentError(422, f"{what} has no pixels ({width}x{height})")
+        raise DocumentError(DocumentProblem.BAD_PAGE_SHAPE, f"{what} has no pixels ({width}x{height})")
     if max(width, height) / min(width, height) > MAX_PAGE_ASPECT:
         raise DocumentError(
-            422,
+            DocumentProblem.BAD_PAGE_SHAPE,
             f"{what} is {width}x{height} px, an aspect ratio of {max(width, height) / min(width, height):.0f}:1; "
             f"a bill page must be within {MAX_PAGE_ASPECT}:1 — upload the whole page, not a strip",
         )

@@ -15,7 +15,8 @@ import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 from PIL import Image
 
-from .documents import DocumentError, DocumentLimits
+from .document_limits import DocumentLimits
+from .errors import DocumentError, DocumentProblem
 from .page_text import TextBox
 
 PDFIUM_LOCK = threading.RLock()
@@ -32,7 +33,7 @@ def render_pdf(
     ``postprocess`` runs on each page right after rendering (outside the lock), so
     only one full-resolution render is alive at a time.  When ``text_layers`` is a list,
     each page's text layer (:func:`page_text_boxes`) is appended to it.  Raises
-    :class:`DocumentError` (422) for broken, encrypted, empty or too-long PDFs.
+    :class:`DocumentError` for broken, encrypted, empty or too-long PDFs.
     """
     with PDFIUM_LOCK:
         pdf = _open(data)
@@ -45,7 +46,7 @@ def render_pdf(
             count = len(pdf)
             if count > limits.max_pdf_pages:
                 raise DocumentError(
-                    422,
+                    DocumentProblem.TOO_MANY_PAGES,
                     f"the PDF has {count} pages; at most {limits.max_pdf_pages} are accepted "
                     "(a bill is 1-3 pages: upload only the bill, or the operator can set "
                     "EXTRACTOR_MAX_PDF_PAGES)",
@@ -85,16 +86,18 @@ def _open(data: bytes) -> pdfium.PdfDocument:
     if not raw:
         code = pdfium_c.FPDF_GetLastError()  # reliable here: set by the failed load itself
         if code == pdfium_c.FPDF_ERR_PASSWORD:
-            raise DocumentError(422, "the PDF is password-protected; upload an unlocked copy")
+            raise _unreadable("the PDF is password-protected; upload an unlocked copy")
         if code == pdfium_c.FPDF_ERR_SECURITY:
-            raise DocumentError(
-                422, "the PDF uses an unsupported encryption (e.g. certificate security); upload an unlocked copy"
-            )
-        raise DocumentError(422, "could not read the PDF: it is broken or incomplete - download it again")
+            raise _unreadable("the PDF uses an unsupported encryption (e.g. certificate security); upload an unlocked copy")
+        raise _unreadable("could not read the PDF: it is broken or incomplete - download it again")
     if pdfium_c.FPDF_GetPageCount(raw) < 1:
         pdfium_c.FPDF_CloseDocument(raw)
-        raise DocumentError(422, "the PDF has no pages")
+        raise _unreadable("the PDF has no pages")
     return pdfium.PdfDocument(raw)  # `data` stays referenced by render_pdf until close()
+
+
+def _unreadable(message: str) -> DocumentError:
+    return DocumentError(DocumentProblem.UNREADABLE, message)
 
 
 def _render_page(pdf: pdfium.PdfDocument, index: int, limits: DocumentLimits) -> Image.Image:
@@ -102,16 +105,16 @@ def _render_page(pdf: pdfium.PdfDocument, index: int, limits: DocumentLimits) ->
     try:
         page = pdf[index]
     except Exception as exc:
-        raise DocumentError(422, f"could not read page {index + 1} of the PDF: it is broken ({exc})") from exc
+        raise _unreadable(f"could not read page {index + 1} of the PDF: it is broken ({exc})") from exc
     try:
         width, height = page.get_size()
         if not (math.isfinite(width) and math.isfinite(height) and width >= 1 and height >= 1):
-            raise DocumentError(422, f"page {index + 1} of the PDF has an invalid size ({width}x{height} pt)")
+            raise _unreadable(f"page {index + 1} of the PDF has an invalid size ({width}x{height} pt)")
         scale = render_scale(width, height, limits.pdf_dpi, limits.max_image_pixels)
         try:
             bitmap = page.render(scale=scale)
         except Exception as exc:
-            raise DocumentError(422, f"could not render page {index + 1} of the PDF ({exc})") from exc
+            raise _unreadable(f"could not render page {index + 1} of the PDF ({exc})") from exc
         try:
             image = bitmap.to_pil()
             return image.convert("RGB") if image.mode != "RGB" else image.copy()

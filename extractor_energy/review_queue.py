@@ -47,11 +47,15 @@ DISPLAY_LIMITS = DocumentLimits(max_upload_bytes=64 * 1024 * 1024, max_pdf_pages
 
 
 class ReviewError(Exception):
-    """A request the queue cannot serve; ``status`` is the HTTP status to answer with."""
+    """A request the queue cannot serve (an item that cannot be shown or saved)."""
 
-    def __init__(self, status: int, message: str) -> None:
-        self.status, self.message = status, message
+    def __init__(self, message: str) -> None:
+        self.message = message
         super().__init__(message)
+
+
+class ReviewNotFound(ReviewError):
+    """No such item, page or file in the queue."""
 
 
 @dataclass(frozen=True)
@@ -96,16 +100,16 @@ class ReviewQueue:
     # ------------------------------------------------------------------ reading
     def _item_dir(self, item_id: str) -> Path:
         if not _ID.match(item_id or ""):
-            raise ReviewError(404, "no such review item")
+            raise ReviewNotFound("no such review item")
         folder = self.queue_dir / item_id
         if not (folder / "envelope.json").is_file():
-            raise ReviewError(404, "no such review item (already saved or discarded?)")
+            raise ReviewNotFound("no such review item (already saved or discarded?)")
         return folder
 
     def _bill_file(self, folder: Path) -> Path:
         files = sorted(folder.glob("bill.*"))
         if not files:
-            raise ReviewError(404, "the bill's file is missing from the review queue")
+            raise ReviewNotFound("the bill's file is missing from the review queue")
         return files[0]
 
     def items(self) -> list[dict[str, Any]]:
@@ -135,9 +139,9 @@ class ReviewQueue:
         try:
             pages = load_document(self._bill_file(folder).read_bytes(), DISPLAY_LIMITS).pages
         except DocumentError as exc:  # the service read it, so only limits could differ: say so, never a 500
-            raise ReviewError(422, f"the page cannot be shown: {exc.message}") from None
+            raise ReviewError(f"the page cannot be shown: {exc.message}") from None
         if not 1 <= page <= len(pages):
-            raise ReviewError(404, f"the bill has {len(pages)} page(s)")
+            raise ReviewNotFound(f"the bill has {len(pages)} page(s)")
         buf = io.BytesIO()
         pages[page - 1].save(buf, "PNG", optimize=False)
         with self._lock:
@@ -154,7 +158,7 @@ class ReviewQueue:
             try:
                 key = parse_key(str(envelope.get("key", ""))).key
             except InvalidKey:
-                raise ReviewError(422, "the queued answer has no usable key") from None
+                raise ReviewError("the queued answer has no usable key") from None
             target = self.root / key
             (target / "bills").mkdir(parents=True, exist_ok=True)
             bill = self._bill_file(folder)

@@ -1,4 +1,8 @@
-"""One extraction, start to finish: document -> key -> adapter lease -> scheduler -> contract."""
+"""One extraction, start to finish: document -> key -> adapter lease -> scheduler -> contract.
+
+Failures are raised as :mod:`extractor_energy.errors` exceptions (no HTTP here: ``api/errors.py``
+maps them to statuses, headers and the request metrics).
+"""
 
 from __future__ import annotations
 
@@ -8,30 +12,27 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Awaitable, Callable
 
+from . import errors
+from . import scheduler as sched
 from .adapters import AdapterRegistry
-from .adapters.registry import FALLBACK_KEY
+from .adapters.registry import FALLBACK_KEY, Lease
 from .checks import check_bill, findings_to_warnings
 from .config import Settings
 from .decode_pool import DecodePool, LazyPayload
 from .confidence import field_confidence, requires_review
-from .documents import DocumentError, DocumentLimits
-from .inference import BASE, GenerationInput
+from .document_limits import DocumentLimits
+from .documents import Document
+from .inference import BASE, GenerationInput, GenerationOutput
 from .keys import BillKey, InvalidKey, make_key
-from .metrics import Metrics, key_label
+from .metrics import Metrics
 from .model import LoadedModel
 from .page_text import PageText, PageTextPool, prompt_text
 from .parsing import parse_answer
 from .prompts import build_messages
-from .scheduler import InferenceFailed, QueueFull, Scheduler, ShuttingDown
+from .scheduler import Scheduler
 
-
-class ApiError(Exception):
-    """An error answered to the client with ``status`` and an actionable ``message``."""
-
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None, reason: str = "bad_request"):
-        self.status, self.message, self.headers, self.reason = status, message, headers or {}, reason
-        self.key = "-"  # the normalised key, once known (metrics label)
-        super().__init__(message)
+#: a warning in the answer's ``warnings`` list: ``{"code", "fields", "message"}``
+AnswerWarning = dict[str, Any]
 
 
 @dataclass
@@ -52,7 +53,7 @@ class ExtractionService:
     def limits(self) -> DocumentLimits:
         return self.settings.document_limits(self.loaded.family)
 
-    async def read_text(self, document: Any) -> tuple[str | None, list[PageText]]:
+    async def read_text(self, document: Document) -> tuple[str | None, list[PageText]]:
         """Text family: the bill's page text, cut to the token budget; VLM family: ``(None, [])``."""
         if self.page_texts is None:
             return None, []
@@ -68,17 +69,17 @@ class ExtractionService:
         uf: str,
         is_disconnected: Callable[[], Awaitable[bool]] | None = None,
     ) -> dict[str, Any]:
+        """The answer envelope, or an :class:`~extractor_energy.errors.ExtractionError` carrying the key."""
         started = time.perf_counter()
         try:
             key = make_key(concessionaria, uf)
         except InvalidKey as exc:
-            raise ApiError(422, str(exc), reason="bad_key") from None
+            raise errors.BadKey(str(exc)) from None
         try:
             result = await self._extract(key, payload, filename, content_type, is_disconnected, started)
-        except ApiError as exc:
+        except errors.ExtractionError as exc:
             exc.key = key.key
             raise
-        self.metrics.requests.labels(status="200", key=key_label(key.key, self.registry.has(key.key))).inc()
         self.metrics.latency.observe(time.perf_counter() - started)
         return result
 
@@ -91,10 +92,7 @@ class ExtractionService:
         is_disconnected: Callable[[], Awaitable[bool]] | None,
         started: float,
     ) -> dict[str, Any]:
-        try:
-            document = await self.decoder.decode(payload, self.limits, filename, content_type)
-        except DocumentError as exc:
-            raise ApiError(exc.status_code, exc.message, reason="bad_document") from None
+        document = await self.decoder.decode(payload, self.limits, filename, content_type)
         decoded = time.perf_counter()
         text, page_texts = await self.read_text(document)
         read = time.perf_counter()
@@ -141,9 +139,9 @@ class ExtractionService:
             "prompt_tokens": output.prompt_tokens,
         }
 
-    def lease_for(self, key: str) -> tuple[Any, list[dict[str, Any]]]:
+    def lease_for(self, key: str) -> tuple[Lease | None, list[AnswerWarning]]:
         """The key's own adapter, else the fallback adapter, else None (base prompt); warnings say which and why."""
-        notes: list[dict[str, Any]] = []
+        notes: list[AnswerWarning] = []
         lease = self.registry.acquire(key)
         if lease is not None:
             return lease, notes
@@ -158,45 +156,46 @@ class ExtractionService:
                           "message": f"no adapter for {key}; the fallback adapter answered"})
         return lease, notes
 
-    async def _run(self, gen_input: GenerationInput, lease: Any, key: str, is_disconnected: Callable[[], Awaitable[bool]] | None):
+    async def _run(
+        self,
+        gen_input: GenerationInput,
+        lease: Lease | None,
+        key: str,
+        is_disconnected: Callable[[], Awaitable[bool]] | None,
+    ) -> GenerationOutput:
         try:
-            job = self.scheduler.submit(gen_input, lease, key)
-        except QueueFull as exc:
-            self.metrics.rejected.labels(reason="queue_full").inc()
-            raise ApiError(503, str(exc), {"Retry-After": str(exc.retry_after_s)}, reason="queue_full") from None
-        except ShuttingDown as exc:
-            raise ApiError(503, str(exc), {"Retry-After": "5"}, reason="shutting_down") from None
+            job = self.scheduler.submit(gen_input, key)
+        except sched.QueueFull as exc:
+            raise errors.ServerFull(str(exc), exc.retry_after_s) from None
+        except sched.ShuttingDown as exc:
+            raise errors.ShuttingDown(str(exc)) from None
         deadline = time.monotonic() + self.settings.request_timeout_s
         try:
             while True:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     job.cancel()
-                    self.metrics.rejected.labels(reason="timeout").inc()
-                    raise ApiError(
-                        504,
+                    raise errors.TimedOut(
                         f"no answer within {self.settings.request_timeout_s:g} s (EXTRACTOR_REQUEST_TIMEOUT_S); "
-                        "the server is busy — retry later or with fewer pages",
-                        reason="timeout",
+                        "the server is busy — retry later or with fewer pages"
                     )
                 done, _ = await asyncio.wait({job.future}, timeout=min(remaining, 0.25))
                 if done:
                     break
                 if is_disconnected is not None and await is_disconnected():
-                    if job.started_at is None:  # refused before inference; a running row is counted as stopped
-                        self.metrics.rejected.labels(reason="client_disconnected").inc()
                     job.cancel()  # dropped from the queue, or its row stops at the next generation step
-                    raise ApiError(499, "client disconnected", reason="client_disconnected")
-            output = job.future.result()
-        except InferenceFailed as exc:
-            raise ApiError(503, str(exc), {"Retry-After": "1"}, reason="inference_failed") from None
-        except ShuttingDown as exc:
-            raise ApiError(503, str(exc), {"Retry-After": "5"}, reason="shutting_down") from None
+                    # a running row is counted as stopped by the scheduler, not as a refusal
+                    raise errors.ClientGone("client disconnected", before_inference=job.started_at is None)
+            output: GenerationOutput = job.future.result()
+        except sched.InferenceFailed as exc:
+            raise errors.InferenceFailed(str(exc)) from None
+        except sched.ShuttingDown as exc:
+            raise errors.ShuttingDown(str(exc)) from None
         output.queue_ms = ((job.started_at or time.monotonic()) - job.enqueued_at) * 1000
         return output
 
 
-def page_warnings(pages: list[PageText]) -> list[dict[str, Any]]:
+def page_warnings(pages: list[PageText]) -> list[AnswerWarning]:
     """A page that could not be read is a warning on that page, not a failed request."""
     return [
         {"code": "page_unreadable", "fields": [], "message": f"page {n}: {page.warning}"}

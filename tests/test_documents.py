@@ -16,6 +16,7 @@ from PIL import Image
 
 from extractor_energy import documents
 from extractor_energy.documents import Document, DocumentError, DocumentLimits, load_document
+from extractor_energy.errors import DocumentProblem
 from extractor_energy.pdf_pages import render_pdf, render_scale
 
 LIMITS = DocumentLimits()
@@ -109,11 +110,11 @@ def patch_png_size(png: bytes, width: int, height: int) -> bytes:
     return png[:12] + bytes(ihdr) + struct.pack(">I", zlib.crc32(ihdr)) + png[33:]
 
 
-def expect_error(data: bytes, status: int, *needles: str, limits=LIMITS, **kw) -> DocumentError:
+def expect_error(data: bytes, kind: DocumentProblem, *needles: str, limits=LIMITS, **kw) -> DocumentError:
     with pytest.raises(DocumentError) as info:
         load_document(data, limits, **kw)
     err = info.value
-    assert err.status_code == status, err.message
+    assert err.kind == kind, err.message
     for needle in needles:
         assert needle.lower() in err.message.lower(), err.message
     return err
@@ -220,7 +221,7 @@ def test_heic_orientation_not_applied_twice():
 def test_heic_without_pillow_heif_is_415(monkeypatch):
     data = encode(two_tone((32, 32)), "HEIF")
     monkeypatch.setattr(documents, "HEIF_AVAILABLE", False)
-    expect_error(data, 415, "pillow-heif")
+    expect_error(data, DocumentProblem.UNSUPPORTED_TYPE, "pillow-heif")
 
 
 def test_type_comes_from_magic_not_name():
@@ -243,38 +244,38 @@ def test_large_photo_is_downscaled_to_budget():
 
 # ---------------------------------------------------------------- image errors
 def test_empty_upload():
-    expect_error(b"", 422, "the uploaded file is empty")
+    expect_error(b"", DocumentProblem.UNREADABLE, "the uploaded file is empty")
 
 
 def test_upload_too_large():
     limits = DocumentLimits(max_upload_bytes=1024 * 1024)
-    expect_error(b"\xff\xd8\xff" + bytes(1024 * 1024), 413, "1 MB", limits=limits)
-    expect_error(bytes(30 * 1024 * 1024), 413, "20 MB")
+    expect_error(b"\xff\xd8\xff" + bytes(1024 * 1024), DocumentProblem.TOO_LARGE, "1 MB", limits=limits)
+    expect_error(bytes(30 * 1024 * 1024), DocumentProblem.TOO_LARGE, "20 MB")
 
 
 def test_random_bytes_and_text_are_415():
-    err = expect_error(random.Random(0).randbytes(4096), 415, "JPEG", "PNG", "WebP", "HEIC", "PDF")
+    err = expect_error(random.Random(0).randbytes(4096), DocumentProblem.UNSUPPORTED_TYPE, "JPEG", "PNG", "WebP", "HEIC", "PDF")
     assert "unsupported" in err.message
-    expect_error(b"Conta de energia\n", 415, "notes.txt", "PDF", filename="notes.txt")
-    expect_error(encode(Image.new("RGB", (16, 16)), "ICO"), 415, "PDF", filename="fav.png")
+    expect_error(b"Conta de energia\n", DocumentProblem.UNSUPPORTED_TYPE, "notes.txt", "PDF", filename="notes.txt")
+    expect_error(encode(Image.new("RGB", (16, 16)), "ICO"), DocumentProblem.UNSUPPORTED_TYPE, "PDF", filename="fav.png")
 
 
 def test_truncated_jpeg_is_422():
     data = encode(Image.effect_noise((256, 256), 64).convert("RGB"), "JPEG")
-    expect_error(data[: len(data) // 2], 422, "could not decode the image: truncated or corrupt")
-    expect_error(b"\x89PNG\r\n\x1a\n" + bytes(40), 422, "truncated or corrupt")
+    expect_error(data[: len(data) // 2], DocumentProblem.UNREADABLE, "could not decode the image: truncated or corrupt")
+    expect_error(b"\x89PNG\r\n\x1a\n" + bytes(40), DocumentProblem.UNREADABLE, "truncated or corrupt")
 
 
 def test_decompression_bomb_rejected_from_header():
     tiny = encode(Image.new("L", (1, 1)), "PNG")
     # 64 Mpx: below Pillow's own guard, so our per-call check must catch it
-    err = expect_error(patch_png_size(tiny, 8000, 8000), 413, "64,000,000", "50,000,000")
+    err = expect_error(patch_png_size(tiny, 8000, 8000), DocumentProblem.TOO_LARGE, "64,000,000", "50,000,000")
     assert "8000x8000" in err.message
     # 400 Mpx: Pillow's global guard fires first inside Image.open -> still 413
-    expect_error(patch_png_size(tiny, 20000, 20000), 413, "too large")
+    expect_error(patch_png_size(tiny, 20000, 20000), DocumentProblem.TOO_LARGE, "too large")
     # a custom per-call limit
     small = DocumentLimits(max_image_pixels=10_000)
-    expect_error(encode(Image.new("RGB", (200, 100)), "PNG"), 413, "20,000", "10,000", limits=small)
+    expect_error(encode(Image.new("RGB", (200, 100)), "PNG"), DocumentProblem.TOO_LARGE, "20,000", "10,000", limits=small)
 
 
 # ---------------------------------------------------------------- PDFs
@@ -309,7 +310,7 @@ def test_encrypted_pdf_needs_password():
     ok = pdfium.PdfDocument(data, password="segredo")  # ...and the file is valid with it
     assert len(ok) == 1
     ok.close()
-    expect_error(data, 422, "the PDF is password-protected; upload an unlocked copy")
+    expect_error(data, DocumentProblem.UNREADABLE, "the PDF is password-protected; upload an unlocked copy")
 
 
 def test_owner_password_only_pdf_opens():
@@ -320,18 +321,18 @@ def test_owner_password_only_pdf_opens():
 
 def test_pdf_too_many_pages():
     data = make_pdf([half_black(100, 100)] * 5)
-    expect_error(data, 422, "5 pages", "at most 4", "EXTRACTOR_MAX_PDF_PAGES")
+    expect_error(data, DocumentProblem.TOO_MANY_PAGES, "5 pages", "at most 4", "EXTRACTOR_MAX_PDF_PAGES")
     assert load_document(data, DocumentLimits(max_pdf_pages=5)).source_pages == 5
 
 
 def test_broken_and_empty_pdfs():
-    expect_error(b"%PDF-1.7\n" + random.Random(1).randbytes(500), 422, "PDF", "broken")
+    expect_error(b"%PDF-1.7\n" + random.Random(1).randbytes(500), DocumentProblem.UNREADABLE, "PDF", "broken")
     good = make_pdf([half_black()])
-    expect_error(good[: len(good) // 3], 422, "PDF")
-    expect_error(make_pdf([]), 422, "no pages")
+    expect_error(good[: len(good) // 3], DocumentProblem.UNREADABLE, "PDF")
+    expect_error(make_pdf([]), DocumentProblem.UNREADABLE, "no pages")
     # pypdfium2's PdfDocument() would report a stale "Incorrect password" error here
-    expect_error(make_pdf([half_black()], user_password="x"), 422, "password")
-    expect_error(make_pdf([]), 422, "no pages")
+    expect_error(make_pdf([half_black()], user_password="x"), DocumentProblem.UNREADABLE, "password")
+    expect_error(make_pdf([]), DocumentProblem.UNREADABLE, "no pages")
 
 
 def test_huge_pdf_page_render_is_capped():
@@ -368,5 +369,5 @@ def test_concurrent_pdf_loads():
 def test_limits_validation_and_error_fields():
     with pytest.raises(ValueError):
         DocumentLimits(max_pdf_pages=0)
-    err = DocumentError(415, "nope")
-    assert err.status_code == 415 and err.message == "nope" and str(err) == "nope"
+    err = DocumentError(DocumentProblem.UNSUPPORTED_TYPE, "nope")
+    assert err.kind == "unsupported_type" and err.message == "nope" and str(err) == "nope"

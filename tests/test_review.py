@@ -122,11 +122,15 @@ def test_without_review_dir_nothing_is_kept(tiny_model_dir, tmp_path):
 
 
 def test_a_page_that_cannot_be_shown_is_a_422_not_a_500(tmp_path):
-    from extractor_energy.review_queue import ReviewError, ReviewQueue
+    from extractor_energy.api.routes_review import review_status
+    from extractor_energy.review_queue import ReviewError, ReviewNotFound, ReviewQueue
 
     queue = ReviewQueue(tmp_path)
     item_id = queue.add(b"\xff\xd8\xff not an image", {"key": "equatorial_go", "pages": 1, "data": {}})
     with pytest.raises(ReviewError) as info:
         queue.page_png(item_id, 1)
-    assert info.value.status == 422
+    assert review_status(info.value) == 422 and "cannot be shown" in info.value.message
+    with pytest.raises(ReviewNotFound) as missing:
+        queue.page_png("0" * 32, 1)
+    assert review_status(missing.value) == 404
     assert [i["id"] for i in queue.items()] == [item_id] and not list(tmp_path.glob("equatorial_go"))

@@ -91,7 +91,6 @@ def create_app(settings: Settings | None = None, loaded: LoadedModel | None = No
     app = FastAPI(title="extractor-energy", version=__version__, description=DESCRIPTION, lifespan=lifespan,
                   docs_url=None, redoc_url=None)  # the docs come from install_offline_docs: no CDN
     install_offline_docs(app)
-    app.state.settings = settings
     install_error_handlers(app)
     app.add_middleware(OneLineStartupFailure)
     app.add_middleware(  # inside the auth layer: refuses before the body is read when the server is full

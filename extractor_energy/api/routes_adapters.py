@@ -6,7 +6,7 @@ import asyncio
 
 from fastapi import APIRouter, Request
 
-from ..service import ApiError
+from .errors import ApiError
 from .public_text import clip, public_detail
 from .schemas import AdapterInfo, ErrorResponse
 

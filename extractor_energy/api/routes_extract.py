@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 
-from ..service import ApiError, ExtractionService
+from ..errors import DocumentError, DocumentProblem
+from ..service import ExtractionService
+from .errors import ApiError, count_extraction
 from .routes_review import queue_for_review
 from .schemas import ErrorResponse, ExtractResponse
 
@@ -29,7 +31,9 @@ async def _read_limited(upload: UploadFile, limit: int) -> bytes:
     while chunk := await upload.read(_CHUNK):
         size += len(chunk)
         if size > limit:
-            raise ApiError(413, f"the file is larger than the {limit / 1024 / 1024:g} MB limit (EXTRACTOR_MAX_UPLOAD_MB)")
+            raise DocumentError(
+                DocumentProblem.TOO_LARGE, f"the file is larger than the {limit / 1024 / 1024:g} MB limit (EXTRACTOR_MAX_UPLOAD_MB)"
+            )
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -52,6 +56,7 @@ async def extract(
     answer = await service.extract(
         payload, file.filename, file.content_type, concessionaria, uf, is_disconnected=request.is_disconnected
     )
+    count_extraction(service, 200, answer["key"])
     await queue_for_review(request, file, answer)  # EXTRACTOR_REVIEW_DIR: keep requires_review answers for /ui
     return answer
 

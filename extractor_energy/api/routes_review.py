@@ -18,9 +18,10 @@ from fastapi import APIRouter, Body, File, Form, Request, UploadFile
 from starlette.responses import Response
 
 from ..datasets import normalise_annotation
-from ..review_queue import ReviewError, ReviewQueue
+from ..review_queue import ReviewError, ReviewNotFound, ReviewQueue
 from ..schema import ALL_FIELDS, ContractError
-from ..service import ApiError, ExtractionService
+from ..service import ExtractionService
+from .errors import ApiError, count_extraction
 from .public_text import clip
 
 log = logging.getLogger(__name__)
@@ -36,12 +37,17 @@ _SECURITY_HEADERS = {"Content-Security-Policy": _CSP, "X-Content-Type-Options": 
                      "Cache-Control": "no-store"}
 
 
+def _service(request: Request) -> ExtractionService:
+    return request.app.state.service
+
+
 def review_queue(request: Request, required: bool = True) -> ReviewQueue | None:
     """The app's queue (made on first use) when EXTRACTOR_REVIEW_DIR is set; else 404 or None."""
     state = request.app.state
     queue = getattr(state, "review_queue", None)
-    if queue is None and state.settings.review_dir is not None:
-        queue = state.review_queue = ReviewQueue(state.settings.review_dir)
+    review_dir = _service(request).settings.review_dir
+    if queue is None and review_dir is not None:
+        queue = state.review_queue = ReviewQueue(review_dir)
     if queue is None and required:
         raise ApiError(404, "the review queue is off: set EXTRACTOR_REVIEW_DIR to keep answers for review")
     return queue
@@ -81,11 +87,15 @@ for _path, (_name, _type) in _STATIC.items():
     router.add_api_route(_path, _static_route(_name, _type), methods=["GET"])
 
 
+def review_status(exc: ReviewError) -> int:
+    return 404 if isinstance(exc, ReviewNotFound) else 422
+
+
 def _call(fn: Any, *args: Any) -> Any:
     try:
         return fn(*args)
     except ReviewError as exc:
-        raise ApiError(exc.status, exc.message) from None
+        raise ApiError(review_status(exc), exc.message) from None
 
 
 @router.get("/ui/api/queue")
@@ -98,7 +108,7 @@ async def list_queue(request: Request) -> dict[str, Any]:
 async def get_item(request: Request, item_id: str) -> dict[str, Any]:
     queue = review_queue(request)
     envelope = await asyncio.to_thread(_call, queue.envelope, item_id)
-    return {"id": item_id, "fields": list(ALL_FIELDS), "threshold": request.app.state.settings.review_threshold,
+    return {"id": item_id, "fields": list(ALL_FIELDS), "threshold": _service(request).settings.review_threshold,
             "envelope": envelope}
 
 
@@ -145,7 +155,7 @@ async def upload(
 ) -> dict[str, Any]:
     """Extract one bill and put it in the queue whatever its review flag (a person asked to check it)."""
     queue = review_queue(request)
-    service: ExtractionService = request.app.state.service
+    service = _service(request)
     if file is None or not (concessionaria or "").strip() or not (uf or "").strip():
         raise ApiError(422, "send file, concessionaria and uf")
     limit = service.settings.max_upload_bytes
@@ -154,6 +164,7 @@ async def upload(
         raise ApiError(413, f"the file is larger than the {limit / 1024 / 1024:g} MB limit (EXTRACTOR_MAX_UPLOAD_MB)")
     answer = await service.extract(content, file.filename, file.content_type, concessionaria or "", uf or "",
                                    is_disconnected=request.is_disconnected)
+    count_extraction(service, 200, answer["key"])
     item_id = await asyncio.to_thread(queue.add, content, answer)
     if item_id is None:
         raise ApiError(507, "the review queue is full; review or discard bills first")
