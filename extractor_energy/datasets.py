@@ -21,11 +21,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
+from .config import Settings
 from .documents import DocumentError, DocumentLimits, load_document, sniff
 from .keys import BillKey, InvalidKey, make_key, parse_key
 from .publish import publishing
@@ -225,8 +226,7 @@ def prepare_dataset(
     except InvalidKey as exc:
         raise DatasetError(str(exc)) from None
     key = bill_key.key
-    # decode check only: small page budget and low PDF resolution keep it fast
-    check_limits = limits or DocumentLimits(max_upload_bytes=64 * 1024 * 1024, pdf_dpi=72, model_max_pixels=256 * 256)
+    check_limits = limits or decode_check_limits()
     files, skipped_folders = _annotation_files(data_dir, key)
     if not files:
         raise DatasetError(
@@ -326,8 +326,15 @@ def prepare_dataset(
                   other_keys, skipped_folders)
 
 
-#: How pages are decoded for reading their text: as the server decodes them for the text family.
-TEXT_LIMITS = DocumentLimits(max_upload_bytes=64 * 1024 * 1024, model_max_pixels=4_000_000)
+def decode_check_limits(settings: Settings | None = None) -> DocumentLimits:
+    """For checking that bills decode within the server's limits (size, pages, pixels): with a low PDF
+    resolution and a small page budget, which keep the check fast (these pages are not kept)."""
+    return replace((settings or Settings()).document_limits(offline=True), pdf_dpi=72, model_max_pixels=256 * 256)
+
+
+def text_limits(settings: Settings | None = None) -> DocumentLimits:
+    """How pages are decoded for reading their text: as the server decodes them for the text family."""
+    return (settings or Settings()).document_limits("text", offline=True)
 
 
 def _read_page_texts(todo: list[tuple[DatasetRow, list[str], list[bytes]]], show_progress: bool) -> None:
@@ -343,8 +350,9 @@ def _read_page_texts(todo: list[tuple[DatasetRow, list[str], list[bytes]]], show
 
 def _texts_of(reader: Any, names: list[str], contents: list[bytes]) -> list[str]:
     texts: list[str] = []
+    limits = text_limits()
     for name, blob in zip(names, contents):
-        document = load_document(blob, TEXT_LIMITS, filename=name)
+        document = load_document(blob, limits, filename=name)
         layers = document.text_layers or [None] * len(document.pages)
         texts += [reader.read_page(page, layer).text for page, layer in zip(document.pages, layers)]
     return texts

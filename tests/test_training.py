@@ -172,6 +172,22 @@ def test_prepare_fails_only_when_nothing_is_usable(tmp_path: Path, capsys: pytes
     assert prepare(tmp_path / "missing", tmp_path / "ds") == 1
 
 
+def test_prepare_checks_bills_against_the_server_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The decode check takes the server's limits from EXTRACTOR_* (not copies of their defaults)."""
+    data = tmp_path / "data"
+    write_bills(data, 3)
+    bill_image(60).save(data / "p1.jpg")
+    bill_image(61).save(data / "p2.jpg")
+    with (data / "annotations.jsonl").open("a") as fh:
+        fh.write(json.dumps({"images": ["p1.jpg", "p2.jpg"], "json": {"cod_cliente": "9"}}) + "\n")
+    monkeypatch.setenv("EXTRACTOR_MAX_PDF_PAGES", "1")
+    assert prepare(data, tmp_path / "ds") == 0
+    rejected = json.loads((tmp_path / "ds" / "summary.json").read_text())["rejected"]
+    assert len(rejected) == 1 and "2 pages in all; the server takes at most 1" in rejected[0]["reason"]
+    assert prepare(data, tmp_path / "ds2", "--max-pdf-pages", "2") == 0  # the option still wins
+    assert json.loads((tmp_path / "ds2" / "summary.json").read_text())["counts"]["rejected"] == 0
+
+
 # ------------------------------------------------------------------------------------ training
 def test_train_memorises_publishes_and_server_hot_swaps(
     memorise_dataset: Path, tiny_model_dir: Path, adapter_factory, tmp_path: Path

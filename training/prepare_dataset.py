@@ -31,7 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output-dir", required=True, help="where to write the data set (replaced atomically if it exists)")
     parser.add_argument("--val-fraction", type=float, default=0.1, help="share of bills held out for validation (default 0.1)")
     parser.add_argument("--seed", type=int, default=0, help="split seed (default 0); the split is a hash of seed and bill")
-    parser.add_argument("--max-pdf-pages", type=int, default=4, help="reject bills with more pages (the server's EXTRACTOR_MAX_PDF_PAGES, default 4)")
+    parser.add_argument("--max-pdf-pages", type=int, default=None,
+                        help="reject bills with more pages (default: the server's EXTRACTOR_MAX_PDF_PAGES, 4)")
     parser.add_argument("--page-text", action=argparse.BooleanOptionalAction, default=True,
                         help="store each bill's page text (PDF text layer, else OCR) for the text model family, so "
                              "training never re-runs OCR (default on; --no-page-text for VLM-only data sets)")
@@ -41,10 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from extractor_energy.documents import DocumentLimits
+    from extractor_energy.config import Settings
+    from extractor_energy.datasets import decode_check_limits
 
-    limits = DocumentLimits(max_upload_bytes=64 * 1024 * 1024, pdf_dpi=72, model_max_pixels=256 * 256,
-                            max_pdf_pages=args.max_pdf_pages)
+    overrides = {} if args.max_pdf_pages is None else {"max_pdf_pages": args.max_pdf_pages}
+    limits = decode_check_limits(Settings(**overrides))
     try:
         result = prepare_dataset(
             args.data_dir, args.concessionaria, args.uf, args.output_dir,
