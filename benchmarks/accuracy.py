@@ -147,7 +147,6 @@ def main(argv: list[str] | None = None) -> int:
 
     from extractor_energy.config import Settings
     from extractor_energy.datasets import load_split, read_summary
-    from extractor_energy.documents import DocumentLimits
     from extractor_energy.evaluation import normalised_fields, predict_local, score_predictions
     from extractor_energy.keys import make_key
     from extractor_energy.model import load_model
@@ -168,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     if not cells:
         print(f"no prepared data sets under {args.eval_root}/<capture>/<key>/", file=sys.stderr)
         return 2
-    limits = DocumentLimits(max_upload_bytes=64 * 1024 * 1024)
+    limits = settings.document_limits(offline=True)
     results: list[dict[str, Any]] = []
     calibration: list[tuple[float, bool]] = []
     flagged_bills: list[tuple[dict[str, float], Any, Any]] = []
