@@ -194,7 +194,9 @@ class SchemaConstraintFactory:
 
     # -- per batch ----------------------------------------------------------------------------
 
-    def __call__(self, inputs: list[GenerationInput]) -> list[LogitsProcessor]:
+    def __call__(self, inputs: list[GenerationInput], max_new_tokens: int | None = None) -> list[LogitsProcessor]:
+        """One processor for the batch; ``max_new_tokens`` is the budget ``generate`` runs with (else the
+        factory's own ``max_new_tokens``, else none: a cut answer is then repaired by the parser)."""
         rows = []
         for gen_input in inputs:
             key = schema_key(gen_input.schema_fields)
@@ -202,7 +204,8 @@ class SchemaConstraintFactory:
             rows.append(_Row(matcher=template.deep_copy() if template is not None else None, key=key,
                              failed=template is None, budget=self.budget(key)))
         self.stats.batches += 1
-        return [SchemaConstraint(self, rows, self.max_new_tokens)]
+        budget = self.max_new_tokens if max_new_tokens is None else max_new_tokens
+        return [SchemaConstraint(self, rows, budget)]
 
 
 @dataclass

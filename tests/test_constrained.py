@@ -120,6 +120,15 @@ def test_answer_closed_before_the_token_budget(loaded, factory, budget):
         factory.max_new_tokens = 200
 
 
+def test_the_budget_given_with_the_batch_wins(loaded, factory):
+    """generate_batch's own max_new_tokens, handed to the factory per batch, is the one the rows close within."""
+    inputs = [base_input(i, FIELD_SETS[i]) for i in range(2)]
+    outs = generate_batch(loaded, inputs, 23, lambda batch: factory(batch, 23))  # the factory's own says 200
+    for inp, out in zip(inputs, outs):
+        assert out.tokens_generated <= 23
+        assert_schema_valid(out.text, inp.schema_fields)
+
+
 def test_truncated_answer_without_budget_is_still_repaired(loaded, factory):
     factory.max_new_tokens = None  # the processor does not know the budget: the answer is cut
     try:
