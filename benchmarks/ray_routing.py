@@ -12,10 +12,14 @@ shuffled, 32 new tokens each, constrained decoding off) at one concurrency level
   adapters, so a request finds its adapter resident only if Ray routed it to the replica that
   holds it: the hit rate (``X-Extractor-Adapter-Resident``) measures the routing.
 
-Each server gets a warm-up pass (every key once, in order: Ray places each new key on the replica
-with the fewest keys) before the measured requests. Prints req/s, p50/p95 latency and the hit rate.
+The two servers of a pair run at the same time and are measured in alternating rounds, so load
+from other work on the machine falls on both alike. Each gets a warm-up pass first (every key
+once, in order: Ray places each new key on the replica with the fewest keys). Prints req/s,
+p50/p95 latency, the mean batch size and the hit rate; the ratios are medians over the rounds.
+Every server gets the same EXTRACTOR_MAX_BATCH_WAIT_MS (``--batch-wait-ms``, default 50: the Ray
+path's default; at 5 ms, requests that reach a replica through the ingress start batches half full).
 
-    python -m benchmarks.ray_routing [--requests 96] [--concurrency 8] [--runs 2] [--work-dir DIR]
+    python -m benchmarks.ray_routing [--rounds 4] [--requests 32] [--concurrency 8] [--batch-wait-ms 50] [--work-dir DIR]
 """
 
 from __future__ import annotations
@@ -97,33 +101,52 @@ def wait_replicas(url: str, replicas: int, timeout: float = 300) -> None:
     raise RuntimeError(f"{replicas} replicas did not come up")
 
 
-def run_config(name: str, cmd: list[str], env: dict[str, str], port: int, replicas: int | None, args: argparse.Namespace,
-               images: list[bytes], seed: int) -> dict:
-    url = f"http://127.0.0.1:{port}"
-    proc = start([*cmd, "--port", str(port)], env, url)
+def serve_pair(pair: list[tuple[str, list[str], dict[str, str], int | None]], args: argparse.Namespace,
+               images: list[bytes], port: int) -> dict[str, list[dict]]:
+    """Both servers up at once, measured in alternating rounds: noise from other work on the machine
+    falls on both alike (each is idle while the other is measured)."""
+    procs, urls = [], []
     try:
-        if replicas:
-            wait_replicas(url, replicas)
-        warm_up(url, images)
-        result = asyncio.run(drive(url, args.requests, args.concurrency, images, seed))
+        for n, (name, cmd, env, replicas) in enumerate(pair):
+            url = f"http://127.0.0.1:{port + n}"
+            procs.append(start([*cmd, "--port", str(port + n)], env, url))
+            if replicas:
+                wait_replicas(url, replicas)
+            urls.append(url)
+        for url in urls:
+            warm_up(url, images)
+        results: dict[str, list[dict]] = {name: [] for name, *_ in pair}
+        for round_ in range(args.rounds):
+            for (name, *_), url in zip(pair, urls):
+                result = asyncio.run(drive(url, args.requests, args.concurrency, images, seed=round_))
+                results[name].append(result)
+                hit = "" if result["hit"] is None else (f"  hit {result['hit']:.1%}, keys on one replica "
+                                                        f"{result['keys_on_one_replica']}/16")
+                print(f"  round {round_ + 1} {name:<18} {result['rps']:6.2f} req/s  p50 {result['p50']:.2f} s  "
+                      f"mean batch {result['batch']:.1f}{hit}", file=sys.stderr, flush=True)
+        return results
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=90)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-    hit = "" if result["hit"] is None else f"  hit {result['hit']:.1%}, keys on one replica {result['keys_on_one_replica']}/16"
-    print(f"  {name:<18} {result['rps']:6.2f} req/s  p50 {result['p50']:.2f} s  mean batch {result['batch']:.1f}{hit}",
-          file=sys.stderr, flush=True)
-    return result
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=90)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def _runs(values: list[float], fmt: str) -> str:
+    return f"{format(statistics.median(values), fmt)} (rounds: {', '.join(format(v, fmt) for v in values)})"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--requests", type=int, default=96, help="measured requests per server (default 96)")
+    parser.add_argument("--requests", type=int, default=32, help="measured requests per server per round (default 32)")
     parser.add_argument("--concurrency", type=int, default=8, help="client concurrency (default 8)")
     parser.add_argument("--max-new-tokens", type=int, default=32, help="tokens generated per request (default 32)")
-    parser.add_argument("--runs", type=int, default=2, help="whole runs; figures are medians (default 2)")
+    parser.add_argument("--rounds", type=int, default=4, help="alternating rounds per pair; figures are medians (default 4)")
+    parser.add_argument("--batch-wait-ms", type=float, default=50.0,
+                        help="EXTRACTOR_MAX_BATCH_WAIT_MS of every server (default 50, the Ray path's default)")
     parser.add_argument("--work-dir", type=Path, default=None, help="where the model and adapters are built (reused)")
     args = parser.parse_args()
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="extractor-ray-bench-"))
@@ -134,46 +157,41 @@ def main() -> int:
         "EXTRACTOR_MODEL": str(model_dir), "EXTRACTOR_ADAPTERS_DIR": str(adapters_dir),
         "EXTRACTOR_MAX_NEW_TOKENS": str(args.max_new_tokens), "EXTRACTOR_MODEL_MAX_PIXELS": str(224 * 224),
         "EXTRACTOR_MAX_BATCH_SIZE": "16", "EXTRACTOR_MAX_ADAPTER_RANK": "16", "EXTRACTOR_FALLBACK_ADAPTER": "none",
-        "EXTRACTOR_CONSTRAINED_DECODING": "false", "EXTRACTOR_MAX_QUEUE_SIZE": "256", "EXTRACTOR_MAX_BATCH_WAIT_MS": "5",
+        "EXTRACTOR_CONSTRAINED_DECODING": "false", "EXTRACTOR_MAX_QUEUE_SIZE": "256",
+        "EXTRACTOR_MAX_BATCH_WAIT_MS": str(args.batch_wait_ms),
         "EXTRACTOR_WATCH_ADAPTERS": "false", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT),
     }
-    serve = [sys.executable, "-m", "extractor_energy.cli", "serve", "--log-level", "warning"]
-    configs = [  # name, command, torch threads, adapter slots, replicas
-        ("single, 1 thread", serve, 1, 16, None),
-        ("ray, 1 replica", [*serve, "--ray", "--replicas", "1"], 1, 16, 1),
-        ("single, 2 threads", serve, 2, 16, None),
-        ("ray, 2 replicas", [*serve, "--ray", "--replicas", "2"], 1, 8, 2),
-    ]
-    images = [page_bytes(i) for i in range(8)]
-    runs: list[dict[str, dict]] = []
-    for run in range(args.runs):
-        print(f"run {run + 1}/{args.runs}", file=sys.stderr, flush=True)
-        cells = {}
-        for n, (name, cmd, threads, slots, replicas) in enumerate(configs):
-            env = {**base_env, "EXTRACTOR_TORCH_THREADS": str(threads), "EXTRACTOR_MAX_LOADED_ADAPTERS": str(slots)}
-            cells[name] = run_config(name, cmd, env, 8790 + n, replicas, args, images, seed=run)
-        runs.append(cells)
 
-    def med(name: str, field: str) -> float:
-        return statistics.median(r[name][field] for r in runs)
+    def env(threads: int, slots: int) -> dict[str, str]:
+        return {**base_env, "EXTRACTOR_TORCH_THREADS": str(threads), "EXTRACTOR_MAX_LOADED_ADAPTERS": str(slots)}
+
+    serve = [sys.executable, "-m", "extractor_energy.cli", "serve", "--log-level", "warning"]
+    images = [page_bytes(i) for i in range(8)]
+    print("overhead pair: the same compute (1 torch thread, 16 slots) with and without Ray", file=sys.stderr, flush=True)
+    one = serve_pair([("single, 1 thread", serve, env(1, 16), None),
+                      ("ray, 1 replica", [*serve, "--ray", "--replicas", "1"], env(1, 16), 1)], args, images, 8790)
+    print("scale-out pair: both cores, 16 adapters (ray: 2 replicas x 8 slots)", file=sys.stderr, flush=True)
+    two = serve_pair([("single, 2 threads", serve, env(2, 16), None),
+                      ("ray, 2 replicas", [*serve, "--ray", "--replicas", "2"], env(1, 8), 2)], args, images, 8795)
+    cells = {**one, **two}
 
     print(f"\nmodel: {model_dir.name} (~25M params), 16 rank-16 adapters, {args.max_new_tokens} new tokens/request, "
-          f"{args.requests} requests at concurrency {args.concurrency} per server, {args.runs} runs (medians)")
+          f"{args.rounds} rounds of {args.requests} requests at concurrency {args.concurrency} per server (medians), "
+          f"batch wait {args.batch_wait_ms:g} ms")
     print(f"{'server':<18} {'req/s':>7} {'p50 s':>7} {'p95 s':>7} {'hit rate':>9} {'fail':>5}")
-    for name, *_ in configs:
-        hits = [r[name]["hit"] for r in runs if r[name]["hit"] is not None]
+    for name, rounds in cells.items():
+        hits = [r["hit"] for r in rounds if r["hit"] is not None]
         hit = f"{statistics.median(hits):.1%}" if hits else "-"
-        print(f"{name:<18} {med(name, 'rps'):>7.2f} {med(name, 'p50'):>7.2f} {med(name, 'p95'):>7.2f} {hit:>9} "
-              f"{sum(r[name]['failures'] for r in runs):>5}")
-    overhead = [1 - r["ray, 1 replica"]["rps"] / r["single, 1 thread"]["rps"] for r in runs]
-    scale = [r["ray, 2 replicas"]["rps"] / r["single, 2 threads"]["rps"] for r in runs]
-    hit = [r["ray, 2 replicas"]["hit"] for r in runs]
-    print(f"\nRay path overhead at c={args.concurrency} (1 - ray 1 replica / single 1 thread): "
-          f"{statistics.median(overhead):.1%} (runs: {', '.join(f'{v:.1%}' for v in overhead)})  (aim <= 10 %)")
-    print(f"hit rate, 16 adapters over 2 replicas of 8 slots: {statistics.median(hit):.1%} "
-          f"(runs: {', '.join(f'{v:.1%}' for v in hit)})  (aim >= 95 %; routing blind to residency: about 50 %)")
-    print(f"ray 2 replicas x 1 thread / single 2 threads (both cores either way): {statistics.median(scale):.2f} "
-          f"(runs: {', '.join(f'{v:.2f}' for v in scale)})")
+        med = {k: statistics.median(r[k] for r in rounds) for k in ("rps", "p50", "p95")}
+        print(f"{name:<18} {med['rps']:>7.2f} {med['p50']:>7.2f} {med['p95']:>7.2f} {hit:>9} {sum(r['failures'] for r in rounds):>5}")
+    overhead = [1 - r["rps"] / s["rps"] for r, s in zip(cells["ray, 1 replica"], cells["single, 1 thread"])]
+    scale = [r["rps"] / s["rps"] for r, s in zip(cells["ray, 2 replicas"], cells["single, 2 threads"])]
+    hits = [r["hit"] for r in cells["ray, 2 replicas"]]
+    print(f"\nRay path overhead at c={args.concurrency} (1 - ray 1 replica / single 1 thread, per round): "
+          f"{_runs(overhead, '.1%')}  (aim <= 10 %)")
+    print(f"hit rate, 16 adapters over 2 replicas of 8 slots: {_runs(hits, '.1%')}  "
+          "(aim >= 95 %; routing blind to residency: about 50 %)")
+    print(f"ray 2 replicas x 1 thread / single server x 2 threads (both cores either way): {_runs(scale, '.2f')}")
     return 0
 
 

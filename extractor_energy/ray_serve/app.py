@@ -22,8 +22,20 @@ APP_NAME = "extractor"
 QUIET = {"enable_access_log": False}
 
 
+#: EXTRACTOR_MAX_BATCH_WAIT_MS on the Ray path unless set: requests reach a replica through the
+#: ingress, spread over tens of ms, and a 5-10 ms wait starts batches half full (benchmarks/ray_routing.py)
+RAY_BATCH_WAIT_MS = 50.0
+
+
+def ray_settings(settings: Settings) -> Settings:
+    if "max_batch_wait_ms" in settings.model_fields_set:
+        return settings
+    return settings.model_copy(update={"max_batch_wait_ms": RAY_BATCH_WAIT_MS})
+
+
 def build_app(settings: Settings, replicas: int = 1, *, num_cpus: float = 1.0, num_gpus: float = 0.0) -> Application:
     """Board + ``replicas`` model replicas (``num_gpus`` each: 1 on GPU nodes) + the HTTP ingress."""
+    settings = ray_settings(settings)
     board = serve.deployment(ReplicaBoard, name=BOARD_DEPLOYMENT, num_replicas=1, max_ongoing_requests=1000,
                              ray_actor_options={"num_cpus": 0}, logging_config=QUIET).bind()
     model = serve.deployment(
