@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         loaded.load_adapter(adapter, "bench_adapter", allow_base_mismatch=True)
 
         t = time.perf_counter()
-        factory = schema_constraint_factory(loaded, max_new_tokens=args.max_new_tokens)
+        factory = schema_constraint_factory(loaded)
         build_ms = (time.perf_counter() - t) * 1000
         assert factory is not None, "llguidance is not installed"
         print(f"device {loaded.device}, model {args.model or args.size} (vocab {factory.vocab_size}), torch threads {args.threads}, "

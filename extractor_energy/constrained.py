@@ -20,8 +20,8 @@ How it is used:
 * Left padding does not matter: the processor only reads the tokens generated after the prompt
   (``input_ids[:, prompt_len:]``). A row that produced EOS is finished: from then on only EOS/pad
   are allowed for it (``generate`` overwrites its tokens with pad anyway).
-* Token budget: when the factory knows ``max_new_tokens`` (the value the scheduler passes to
-  ``generate``), each row compares, at every step, the tokens it has left with a generous
+* Token budget: ``generate_batch`` hands the factory the ``max_new_tokens`` it runs ``generate``
+  with (one owner: the caller of ``generate_batch``), and each row compares, at every step, the tokens it has left with a generous
   estimate of what closing its JSON from where it is takes (open containers, a date or barcode
   being written, a list item, a key; see :meth:`JsonState.closing_cost`). While they are about
   equal the row is *steered*: among the tokens the grammar allows it keeps those that end the
@@ -74,15 +74,10 @@ def schema_key(fields: Sequence[str] | None) -> tuple[str, ...] | None:
     return tuple(f for f in ALL_FIELDS if f in wanted)
 
 
-def schema_constraint_factory(loaded: LoadedModel, max_new_tokens: int | None = None) -> "SchemaConstraintFactory | None":
-    """The per-batch processor factory for ``generate_batch``; ``None`` when llguidance is unavailable.
-
-    ``max_new_tokens`` should be the budget the scheduler gives ``generate`` (settings.max_new_tokens);
-    it lets rows close their JSON before the budget runs out. It can also be set later through the
-    factory's ``max_new_tokens`` attribute.
-    """
+def schema_constraint_factory(loaded: LoadedModel) -> "SchemaConstraintFactory | None":
+    """The per-batch processor factory for ``generate_batch``; ``None`` when llguidance is unavailable."""
     try:
-        return SchemaConstraintFactory(loaded.tokenizer, _logits_size(loaded), max_new_tokens=max_new_tokens)
+        return SchemaConstraintFactory(loaded.tokenizer, _logits_size(loaded))
     except ImportError as exc:
         log.error("constrained decoding disabled: %s (pip install llguidance)", exc)
     except Exception:  # never keep the service from starting: answers are still parsed and repaired
@@ -114,9 +109,9 @@ class ConstraintStats:
 
 
 class SchemaConstraintFactory:
-    """``factory(inputs) -> [SchemaConstraint]``; owns the llguidance tokenizer and compiled grammars."""
+    """``factory(inputs, max_new_tokens) -> [SchemaConstraint]``; owns the llguidance tokenizer and compiled grammars."""
 
-    def __init__(self, tokenizer: Any, logits_size: int | None = None, *, max_new_tokens: int | None = None, threads: int | None = None):
+    def __init__(self, tokenizer: Any, logits_size: int | None = None, *, threads: int | None = None):
         import llguidance
         import llguidance.hf
 
@@ -132,7 +127,6 @@ class SchemaConstraintFactory:
         cores = os.cpu_count() or 1
         parallel = threads is not None and threads > 1 or threads is None and cores >= 4 and self.vocab_size >= PARALLEL_MIN_VOCAB
         self.executor = llguidance.LLExecutor(num_threads=threads or min(8, cores // 2)) if parallel else None
-        self.max_new_tokens = max_new_tokens
         self.stats = ConstraintStats()
         self._lock = threading.Lock()
         self._templates: dict[tuple[str, ...] | None, Any] = {}  # schema key -> fresh matcher (None: failed)
@@ -194,9 +188,9 @@ class SchemaConstraintFactory:
 
     # -- per batch ----------------------------------------------------------------------------
 
-    def __call__(self, inputs: list[GenerationInput], max_new_tokens: int | None = None) -> list[LogitsProcessor]:
-        """One processor for the batch; ``max_new_tokens`` is the budget ``generate`` runs with (else the
-        factory's own ``max_new_tokens``, else none: a cut answer is then repaired by the parser)."""
+    def __call__(self, inputs: list[GenerationInput], max_new_tokens: int | None) -> list[LogitsProcessor]:
+        """One processor for the batch; ``max_new_tokens`` is the budget ``generate`` runs with (None: no
+        steering towards an early close; a cut answer is then repaired by the parser)."""
         rows = []
         for gen_input in inputs:
             key = schema_key(gen_input.schema_fields)
@@ -204,8 +198,7 @@ class SchemaConstraintFactory:
             rows.append(_Row(matcher=template.deep_copy() if template is not None else None, key=key,
                              failed=template is None, budget=self.budget(key)))
         self.stats.batches += 1
-        budget = self.max_new_tokens if max_new_tokens is None else max_new_tokens
-        return [SchemaConstraint(self, rows, budget)]
+        return [SchemaConstraint(self, rows, max_new_tokens)]
 
 
 @dataclass

@@ -347,10 +347,7 @@ def predict_local(
     if constrained:
         from .constrained import schema_constraint_factory
 
-        try:
-            factory = schema_constraint_factory(loaded, max_new_tokens=max_new_tokens)
-        except TypeError:  # a factory without the budget argument
-            factory = schema_constraint_factory(loaded)
+        factory = schema_constraint_factory(loaded)
     out: list[Prediction] = []
     for start in range(0, len(items), max(1, batch_size)):
         chunk = items[start : start + max(1, batch_size)]

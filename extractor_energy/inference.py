@@ -73,8 +73,8 @@ class TokenProbabilityRecorder(LogitsProcessor):
         return torch.stack(self.steps, dim=1).cpu() if self.steps else torch.zeros((last_tokens.shape[0], 0))
 
 
-#: Builds extra logits processors (e.g. a JSON-schema constraint) for a batch.
-ProcessorFactory = Callable[[list[GenerationInput]], list[LogitsProcessor]]
+#: Builds extra logits processors (e.g. a JSON-schema constraint) for a batch and its token budget.
+ProcessorFactory = Callable[[list[GenerationInput], int], list[LogitsProcessor]]
 
 
 def generate_batch(
@@ -95,7 +95,7 @@ def generate_batch(
     prompt_len = batch["input_ids"].shape[1]
     prompt_tokens = batch["attention_mask"].sum(dim=1).tolist()  # per row, without the left padding
     recorder = TokenProbabilityRecorder()
-    processors = LogitsProcessorList([recorder, *(extra_processors(inputs) if extra_processors else [])])
+    processors = LogitsProcessorList([recorder, *(extra_processors(inputs, max_new_tokens) if extra_processors else [])])
     preprocessed = time.perf_counter()
     tokenizer = loaded.tokenizer
     with torch.inference_mode(), loaded.slots.rows([i.adapter_name for i in inputs]):

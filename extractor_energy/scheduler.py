@@ -21,28 +21,13 @@ from typing import Any
 from .adapters.registry import AdapterRegistry
 from .cancellation import StopRows
 from .config import Settings
+from .errors import InferenceFailed, ServerFull, ShuttingDown
 from .inference import BASE, GenerationInput, GenerationOutput, ProcessorFactory, generate_batch
 from .metrics import Metrics
 from .model import LoadedModel
 
 log = logging.getLogger(__name__)
 _DEADLINE_SLACK_S = 1.0
-
-
-class QueueFull(Exception):
-    """The queue is at ``max_queue_size``: answer 503 with Retry-After."""
-
-    def __init__(self, retry_after_s: int):
-        self.retry_after_s = retry_after_s
-        super().__init__(f"the server is at capacity; retry in {retry_after_s} s")
-
-
-class ShuttingDown(Exception):
-    """The server is draining for shutdown and accepts no new work."""
-
-
-class InferenceFailed(Exception):
-    """The model or adapter failed for this request (the server keeps serving)."""
 
 
 @dataclass
@@ -149,7 +134,7 @@ class Scheduler:
         self._thread.start()
 
     def submit(self, gen_input: GenerationInput, key: str) -> Job:
-        """Queue a job now or raise :class:`QueueFull` / :class:`ShuttingDown` at once."""
+        """Queue a job now or raise :class:`~.errors.ServerFull` / :class:`~.errors.ShuttingDown` at once."""
         if not self._accepting:
             raise ShuttingDown("the server is shutting down")
         loop = asyncio.get_running_loop()
@@ -159,7 +144,8 @@ class Scheduler:
         try:
             self._queue.put_nowait(job)
         except queue.Full:
-            raise QueueFull(self._retry_after()) from None
+            retry_after = self._retry_after()
+            raise ServerFull(f"the server is at capacity; retry in {retry_after} s", retry_after) from None
         self.metrics.queue_depth.set(self._queue.qsize())
         return job
 
@@ -275,8 +261,8 @@ class Scheduler:
     def _generate(self, inputs: list[GenerationInput], stopper: StopRows | None = None) -> list[GenerationOutput]:
         started = time.perf_counter()
 
-        def processors(batch: list[GenerationInput]) -> list:
-            extra = self.extra_processors(batch) if self.extra_processors else []
+        def processors(batch: list[GenerationInput], max_new_tokens: int) -> list:
+            extra = self.extra_processors(batch, max_new_tokens) if self.extra_processors else []
             return [*extra, stopper] if stopper is not None else extra  # last: overrides any constraint
 
         outputs = generate_batch(self.loaded, inputs, self.settings.max_new_tokens, processors)

@@ -13,7 +13,6 @@ from functools import cached_property
 from typing import Any, Awaitable, Callable
 
 from . import errors
-from . import scheduler as sched
 from .adapters import AdapterRegistry
 from .adapters.registry import FALLBACK_KEY, Lease
 from .checks import check_bill, findings_to_warnings
@@ -104,7 +103,7 @@ class ExtractionService:
                 adapter_name=lease.internal_name if lease else BASE,
                 schema_fields=lease.fields if lease else None,
             )
-            output = await self._run(gen_input, lease, key.key, is_disconnected)
+            output = await self._run(gen_input, key.key, is_disconnected)
         finally:
             self.registry.release(lease)
         parsed = parse_answer(output.text)
@@ -159,38 +158,27 @@ class ExtractionService:
     async def _run(
         self,
         gen_input: GenerationInput,
-        lease: Lease | None,
         key: str,
         is_disconnected: Callable[[], Awaitable[bool]] | None,
     ) -> GenerationOutput:
-        try:
-            job = self.scheduler.submit(gen_input, key)
-        except sched.QueueFull as exc:
-            raise errors.ServerFull(str(exc), exc.retry_after_s) from None
-        except sched.ShuttingDown as exc:
-            raise errors.ShuttingDown(str(exc)) from None
+        job = self.scheduler.submit(gen_input, key)  # raises errors.ServerFull / errors.ShuttingDown
         deadline = time.monotonic() + self.settings.request_timeout_s
-        try:
-            while True:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    job.cancel()
-                    raise errors.TimedOut(
-                        f"no answer within {self.settings.request_timeout_s:g} s (EXTRACTOR_REQUEST_TIMEOUT_S); "
-                        "the server is busy — retry later or with fewer pages"
-                    )
-                done, _ = await asyncio.wait({job.future}, timeout=min(remaining, 0.25))
-                if done:
-                    break
-                if is_disconnected is not None and await is_disconnected():
-                    job.cancel()  # dropped from the queue, or its row stops at the next generation step
-                    # a running row is counted as stopped by the scheduler, not as a refusal
-                    raise errors.ClientGone("client disconnected", before_inference=job.started_at is None)
-            output: GenerationOutput = job.future.result()
-        except sched.InferenceFailed as exc:
-            raise errors.InferenceFailed(str(exc)) from None
-        except sched.ShuttingDown as exc:
-            raise errors.ShuttingDown(str(exc)) from None
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                job.cancel()
+                raise errors.TimedOut(
+                    f"no answer within {self.settings.request_timeout_s:g} s (EXTRACTOR_REQUEST_TIMEOUT_S); "
+                    "the server is busy — retry later or with fewer pages"
+                )
+            done, _ = await asyncio.wait({job.future}, timeout=min(remaining, 0.25))
+            if done:
+                break
+            if is_disconnected is not None and await is_disconnected():
+                job.cancel()  # dropped from the queue, or its row stops at the next generation step
+                # a running row is counted as stopped by the scheduler, not as a refusal
+                raise errors.ClientGone("client disconnected", before_inference=job.started_at is None)
+        output: GenerationOutput = job.future.result()  # or errors.InferenceFailed / errors.ShuttingDown
         output.queue_ms = ((job.started_at or time.monotonic()) - job.enqueued_at) * 1000
         return output
 

@@ -122,7 +122,7 @@ def loaded(tiny_model_dir):
 def test_memorising_adapter_is_more_confident_than_untrained_base(loaded, adapter_factory):
     if "conf_a" not in loaded.slots.loaded():
         loaded.load_adapter(adapter_factory(ANSWER_A), "conf_a")
-    factory = schema_constraint_factory(loaded, max_new_tokens=160)
+    factory = schema_constraint_factory(loaded)
     text_fields = ("cod_cliente", "num_instalacao", "nome_cliente", "rua", "bairro", "cidade", "distribuidora")
     inputs = [
         GenerationInput(pages=bill_pages(i), messages=build_messages(KEY, 1, with_adapter=True), adapter_name="conf_a")

@@ -53,7 +53,7 @@ def loaded(tiny_model_dir):
 
 @pytest.fixture(scope="module")
 def factory(loaded):
-    return schema_constraint_factory(loaded, max_new_tokens=200)
+    return schema_constraint_factory(loaded)
 
 
 def bill_pages(seed: int) -> list:
@@ -110,31 +110,16 @@ def test_unconstrained_untrained_base_is_not_json(loaded):
 
 @pytest.mark.parametrize("budget", [16, 23, 40, 71, 120])
 def test_answer_closed_before_the_token_budget(loaded, factory, budget):
-    factory.max_new_tokens = budget
-    try:
-        inputs = [base_input(i, FIELD_SETS[i]) for i in range(len(FIELD_SETS))]
-        for inp, out in zip(inputs, generate_batch(loaded, inputs, budget, factory)):
-            assert out.tokens_generated <= budget
-            assert_schema_valid(out.text, inp.schema_fields)
-    finally:
-        factory.max_new_tokens = 200
-
-
-def test_the_budget_given_with_the_batch_wins(loaded, factory):
-    """generate_batch's own max_new_tokens, handed to the factory per batch, is the one the rows close within."""
-    inputs = [base_input(i, FIELD_SETS[i]) for i in range(2)]
-    outs = generate_batch(loaded, inputs, 23, lambda batch: factory(batch, 23))  # the factory's own says 200
-    for inp, out in zip(inputs, outs):
-        assert out.tokens_generated <= 23
+    """generate_batch hands its own max_new_tokens to the factory: the rows close within it."""
+    inputs = [base_input(i, FIELD_SETS[i]) for i in range(len(FIELD_SETS))]
+    for inp, out in zip(inputs, generate_batch(loaded, inputs, budget, factory)):
+        assert out.tokens_generated <= budget
         assert_schema_valid(out.text, inp.schema_fields)
 
 
 def test_truncated_answer_without_budget_is_still_repaired(loaded, factory):
-    factory.max_new_tokens = None  # the processor does not know the budget: the answer is cut
-    try:
-        out = generate_batch(loaded, [base_input(0)], 12, factory)[0]
-    finally:
-        factory.max_new_tokens = 200
+    blind = lambda batch, budget: factory(batch, None)  # noqa: E731 - the processor does not know the budget
+    out = generate_batch(loaded, [base_input(0)], 12, blind)[0]
     assert out.tokens_generated == 12  # cut: the answer is not closed
     with pytest.raises(json.JSONDecodeError):
         json.loads(out.text)
@@ -164,7 +149,7 @@ def test_mixed_batch_keeps_each_adapters_answer(loaded, factory, adapter_factory
 
 
 def test_grammar_compiled_once_per_field_set(loaded):
-    factory = schema_constraint_factory(loaded, max_new_tokens=40)
+    factory = schema_constraint_factory(loaded)
     assert factory.compiled_schemas == [None] and factory.stats.compiles == 1  # the contract, at start-up
     full = factory.template(None)
     for _ in range(3):
@@ -176,7 +161,7 @@ def test_grammar_compiled_once_per_field_set(loaded):
 
 
 def _processor(factory: SchemaConstraintFactory, rows: int):
-    (processor,) = factory([base_input(i) for i in range(rows)])
+    (processor,) = factory([base_input(i) for i in range(rows)], None)
     return processor
 
 

@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from extractor_energy import scheduler as sched
 from extractor_energy.api.errors import DOCUMENT_STATUS, install_error_handlers, outcome
 from extractor_energy.config import Settings
+from extractor_energy.inference import GenerationInput
 from extractor_energy.errors import (
     BadKey, ClientGone, DocumentError, DocumentProblem, ExtractionError, InferenceFailed, ServerFull, ShuttingDown,
     TimedOut,
@@ -156,13 +157,34 @@ def test_the_service_raises_domain_exceptions_that_carry_the_key():
     assert isinstance(empty, DocumentError) and empty.kind is DocumentProblem.UNREADABLE and empty.key == "equatorial_go"
 
 
-@pytest.mark.parametrize(("raised", "expected"), [
-    (sched.QueueFull(7), ServerFull), (sched.ShuttingDown("the server is shutting down"), ShuttingDown),
+def test_the_scheduler_refuses_with_domain_exceptions():
+    scheduler = sched.Scheduler(None, SimpleNamespace(max_loaded=8), Settings(_env_file=None, max_queue_size=1), Metrics())
+
+    async def submit_two() -> Exception:
+        scheduler.submit(GenerationInput([], []), "equatorial_go")
+        try:
+            scheduler.submit(GenerationInput([], []), "equatorial_go")
+        except ServerFull as exc:
+            return exc
+        raise AssertionError("a full queue accepted a job")
+
+    full = asyncio.run(submit_two())
+    assert full.retry_after_s >= 1 and f"retry in {full.retry_after_s} s" in full.message
+    scheduler.abort()  # the grace period is over: refuse everything
+
+    async def submit_after_stop() -> None:
+        scheduler.submit(GenerationInput([], []), "equatorial_go")
+
+    with pytest.raises(ShuttingDown):
+        asyncio.run(submit_after_stop())
+
+
+@pytest.mark.parametrize("raised", [
+    ServerFull("the server is at capacity; retry in 7 s", 7), ShuttingDown("the server is shutting down"),
 ])
-def test_scheduler_refusals_become_domain_exceptions(raised, expected):
+def test_scheduler_refusals_reach_the_handler_with_the_key(raised):
     exc = _extract(_service(_Scheduler(raised)), PHOTO)
-    assert type(exc) is expected and exc.message == str(raised) and exc.key == "equatorial_go"
-    assert getattr(exc, "retry_after_s", 7) == 7
+    assert exc is raised and exc.key == "equatorial_go"
 
 
 def test_a_request_past_its_deadline_is_cancelled_and_timed_out():

@@ -50,7 +50,7 @@ def build_service(settings: Settings, loaded: LoadedModel, metrics: Metrics) -> 
         preload=settings.preload_adapters, metrics=metrics, max_adapter_bytes=settings.max_adapter_bytes,
         packaged=packaged_adapters_dir(settings, loaded), fallback=fallback_adapter_dir(settings, loaded),
     )
-    factory = schema_constraint_factory(loaded, max_new_tokens=settings.max_new_tokens) if settings.constrained_decoding else None
+    factory = schema_constraint_factory(loaded) if settings.constrained_decoding else None
     scheduler = Scheduler(loaded, registry, settings, metrics, extra_processors=factory)
     page_texts = None
     if loaded.family == "text":
