@@ -7,7 +7,7 @@ import logging
 from contextlib import asynccontextmanager
 from typing import AsyncIterator
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
 from .. import __version__
 from ..adapters import AdapterRegistry
@@ -90,16 +90,21 @@ def create_app(settings: Settings | None = None, loaded: LoadedModel | None = No
 
     app = FastAPI(title="extractor-energy", version=__version__, description=DESCRIPTION, lifespan=lifespan,
                   docs_url=None, redoc_url=None)  # the docs come from install_offline_docs: no CDN
+    install_api(app, settings, max_in_flight=settings.max_queue_size + settings.max_batch_size)
+    return app
+
+
+def install_api(app: FastAPI, settings: Settings, *, max_in_flight: int, adapters: APIRouter = adapters_router) -> None:
+    """The HTTP API around ``app.state.service``: docs, error handlers, admission, auth and the routers
+    (also the Ray Serve ingress's, with its own ``/adapters`` router)."""
     install_offline_docs(app)
     install_error_handlers(app)
     app.add_middleware(OneLineStartupFailure)
     app.add_middleware(  # inside the auth layer: refuses before the body is read when the server is full
-        AdmissionMiddleware, state=app.state, max_in_flight=settings.max_queue_size + settings.max_batch_size,
-        max_upload_bytes=settings.max_upload_bytes,
+        AdmissionMiddleware, state=app.state, max_in_flight=max_in_flight, max_upload_bytes=settings.max_upload_bytes,
     )
     install_security(app, settings)  # API keys, rate limits, CORS: before any route or body read
     app.include_router(extract_router)
-    app.include_router(adapters_router)
+    app.include_router(adapters)
     app.include_router(health_router)
     app.include_router(review_router)  # /ui review page (its API needs EXTRACTOR_REVIEW_DIR)
-    return app

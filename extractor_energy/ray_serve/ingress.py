@@ -25,15 +25,8 @@ from ray.serve.handle import DeploymentHandle
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
-from ..api.admission import AdmissionMiddleware
-from ..api.app import DESCRIPTION
-from ..api.auth import install_security
-from ..api.errors import OneLineStartupFailure, install_error_handlers
-from ..api.offline_docs import install_offline_docs
+from ..api.app import DESCRIPTION, install_api
 from ..api.public_text import clip, public_detail
-from ..api.routes_extract import router as extract_router
-from ..api.routes_health import router as health_router
-from ..api.routes_review import router as review_router
 from ..api.schemas import AdapterInfo, ErrorResponse
 from ..config import Settings
 from ..keys import InvalidKey, make_key
@@ -282,21 +275,12 @@ def build_ingress_app(settings: Settings, model: DeploymentHandle, board: Deploy
 
     app = FastAPI(title="extractor-energy", version=__version__, description=DESCRIPTION, lifespan=lifespan,
                   docs_url=None, redoc_url=None)
-    install_offline_docs(app)
     app.state.settings = settings
     app.state.service, app.state.registry, app.state.board = service, service.registry, board
-    install_error_handlers(app)
-    app.add_middleware(OneLineStartupFailure)
-    app.add_middleware(  # the whole deployment's capacity: every replica's queue and batch
-        AdmissionMiddleware, state=app.state, max_in_flight=(settings.max_queue_size + settings.max_batch_size) * max(1, replicas),
-        max_upload_bytes=settings.max_upload_bytes,
-    )
-    install_security(app, settings)
-    app.add_middleware(ServedHeaders)
-    app.include_router(extract_router)
-    app.include_router(adapters_router)
-    app.include_router(health_router)
-    app.include_router(review_router)
+    # the whole deployment's capacity at admission: every replica's queue and batch
+    install_api(app, settings, max_in_flight=(settings.max_queue_size + settings.max_batch_size) * max(1, replicas),
+                adapters=adapters_router)
+    app.add_middleware(ServedHeaders)  # outermost: sees every answer
     return app
 
 
