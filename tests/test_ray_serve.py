@@ -153,6 +153,31 @@ def test_serve_config_files_build_the_application(which: int, tiny_model_dir: Pa
     assert isinstance(app_builder(app.args), Application)
 
 
+def test_ray_path_settings_batch_wait_default_and_no_preload(monkeypatch) -> None:
+    from extractor_energy.config import Settings
+    from extractor_energy.ray_serve.app import RAY_BATCH_WAIT_MS, ray_settings
+
+    monkeypatch.delenv("EXTRACTOR_MAX_BATCH_WAIT_MS", raising=False)
+    assert ray_settings(Settings(_env_file=None)).max_batch_wait_ms == RAY_BATCH_WAIT_MS
+    explicit = ray_settings(Settings(_env_file=None, max_batch_wait_ms=5, preload_adapters=True))
+    assert explicit.max_batch_wait_ms == 5 and not explicit.preload_adapters
+
+
+def test_replica_errors_come_back_as_the_same_exception() -> None:
+    """Domain errors whose __init__ takes more than their message do not survive pickling as such."""
+    import pickle
+
+    from extractor_energy.api.errors import outcome
+    from extractor_energy.errors import DocumentError, DocumentProblem, ServerFull
+    from extractor_energy.ray_serve.errors import PortableError
+
+    for exc in (DocumentError(DocumentProblem.UNSUPPORTED_TYPE, "upload a JPEG"), ServerFull("full", retry_after_s=3)):
+        exc.key = "cemig_mg"
+        back = pickle.loads(pickle.dumps(PortableError.of(exc))).restore()
+        assert type(back) is type(exc) and str(back) == str(exc) and vars(back) == vars(exc)
+        assert outcome(back) == outcome(exc)
+
+
 def test_replicas_without_ray_is_refused(capsys) -> None:
     from extractor_energy.cli import main
 

@@ -28,9 +28,15 @@ RAY_BATCH_WAIT_MS = 50.0
 
 
 def ray_settings(settings: Settings) -> Settings:
-    if "max_batch_wait_ms" in settings.model_fields_set:
-        return settings
-    return settings.model_copy(update={"max_batch_wait_ms": RAY_BATCH_WAIT_MS})
+    """The settings as the Ray path serves them: its batch wait default, and no preloading (a
+    replica holds the adapters of the keys Ray routes to it; preloading would fill its slots with others)."""
+    updates: dict[str, Any] = {}
+    if "max_batch_wait_ms" not in settings.model_fields_set:
+        updates["max_batch_wait_ms"] = RAY_BATCH_WAIT_MS
+    if settings.preload_adapters:
+        log.warning("EXTRACTOR_PRELOAD_ADAPTERS is ignored on Ray Serve: each replica loads the adapters of the keys routed to it")
+        updates["preload_adapters"] = False
+    return settings.model_copy(update=updates) if updates else settings
 
 
 def build_app(settings: Settings, replicas: int = 1, *, num_cpus: float = 1.0, num_gpus: float = 0.0) -> Application:

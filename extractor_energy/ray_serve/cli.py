@@ -17,6 +17,7 @@ def serve_ray(args: argparse.Namespace) -> int:
     from ..api.auth import AuthConfigError, bind_host, load_keys
     from ..config import get_settings
 
+    logging.getLogger().setLevel(args.log_level.upper())
     settings = get_settings()
     try:
         keys = load_keys(settings.api_keys, settings.api_keys_file)
