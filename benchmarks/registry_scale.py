@@ -81,7 +81,7 @@ def env_for(model_dir: Path, adapters: Path, slots: int, threads: int) -> dict[s
         "EXTRACTOR_MAX_LOADED_ADAPTERS": str(slots), "EXTRACTOR_PRELOAD_ADAPTERS": "true", "EXTRACTOR_MAX_ADAPTER_RANK": "8",
         "EXTRACTOR_MODEL_MAX_PIXELS": str(PIXELS), "EXTRACTOR_MAX_NEW_TOKENS": "16", "EXTRACTOR_TORCH_THREADS": str(threads),
         "EXTRACTOR_CONSTRAINED_DECODING": "false", "EXTRACTOR_MAX_BATCH_SIZE": "16", "EXTRACTOR_MAX_QUEUE_SIZE": "512",
-        "EXTRACTOR_MAX_BATCH_WAIT_MS": "5", "EXTRACTOR_FALLBACK_ADAPTER": "none",
+        "EXTRACTOR_FALLBACK_ADAPTER": "none",
     }
 
 

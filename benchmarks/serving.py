@@ -169,7 +169,7 @@ def main() -> int:
         "EXTRACTOR_MAX_NEW_TOKENS": str(args.max_new_tokens), "EXTRACTOR_MODEL_MAX_PIXELS": str(224 * 224),
         "EXTRACTOR_MAX_BATCH_SIZE": "16", "EXTRACTOR_MAX_LOADED_ADAPTERS": "16", "EXTRACTOR_PRELOAD_ADAPTERS": "true",
         "EXTRACTOR_MAX_ADAPTER_RANK": str(max(16, args.rank)), "EXTRACTOR_FALLBACK_ADAPTER": "none",
-        "EXTRACTOR_CONSTRAINED_DECODING": "false", "EXTRACTOR_MAX_QUEUE_SIZE": "256", "EXTRACTOR_MAX_BATCH_WAIT_MS": "5",
+        "EXTRACTOR_CONSTRAINED_DECODING": "false", "EXTRACTOR_MAX_QUEUE_SIZE": "256",
         "EXTRACTOR_TORCH_THREADS": str(args.threads), "PYTHONPATH": str(ROOT),
     }
     images = [page_bytes(i) for i in range(8)]

@@ -38,7 +38,14 @@ class Settings(BaseSettings):
     max_new_tokens: int = Field(1024, ge=16, description="Upper bound on generated tokens per bill")
 
     max_batch_size: int = Field(8, ge=1, description="Requests generated together in one batch")
-    max_batch_wait_ms: float = Field(10.0, ge=0, description="How long the worker waits to fill a batch")
+    max_batch_wait_ms: float = Field(
+        50.0, ge=0, description="Longest the worker waits to fill a batch (it closes sooner when requests stop arriving: "
+        "EXTRACTOR_BATCH_GAP_MS)"
+    )
+    batch_gap_ms: float = Field(
+        10.0, ge=0, description="A batch being filled closes when no request arrived for this long (a lone request "
+        "waits only this)"
+    )
     max_queue_size: int = Field(64, ge=1, description="Requests waiting beyond this get 503 + Retry-After")
     request_timeout_s: float = Field(120.0, gt=0, description="A request not answered by then gets 504")
     shutdown_grace_s: float = Field(30.0, ge=0, description="On SIGTERM, time allowed to finish queued requests")

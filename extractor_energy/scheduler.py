@@ -1,8 +1,8 @@
 """The only code that runs the model while serving.
 
 One worker thread takes jobs from a bounded queue, forms micro-batches (up to
-``max_batch_size`` rows and at most ``EXTRACTOR_MAX_LOADED_ADAPTERS`` distinct adapters, waiting at
-most ``max_batch_wait_ms`` for more), lets the adapter registry load/evict/delete adapters between
+``max_batch_size`` rows and at most ``EXTRACTOR_MAX_LOADED_ADAPTERS`` distinct adapters; it keeps
+filling while requests keep arriving, ``batch_gap_ms`` apart at most, for up to ``max_batch_wait_ms``), lets the adapter registry load/evict/delete adapters between
 two batches, runs one ``generate`` with one adapter per row, and resolves each job's asyncio
 future. The event loop never blocks on the model.
 """
@@ -188,12 +188,17 @@ class Scheduler:
             log.exception("adapter housekeeping failed")
 
     def _collect(self, first: Job) -> list[Job]:
-        """``first`` and what arrives within the batch wait, up to the batch size; a job whose adapter
-        would be one more than the slots hold waits for the next batch (in arrival order)."""
+        """``first`` and what arrives after it, up to the batch size: the batch closes when no job came
+        for ``batch_gap_ms`` or ``max_batch_wait_ms`` after it opened (requests of concurrent clients
+        arrive spread over tens of ms: a fixed short wait starts batches half full, a fixed long one
+        delays a lone request). A job whose adapter would be one more than the slots hold waits for
+        the next batch (in arrival order)."""
         jobs = [first]
         adapters = {first.input.adapter_name} - {BASE}
         held: list[Job] = []
-        fill_until = time.monotonic() + self.settings.max_batch_wait_ms / 1000
+        gap = min(self.settings.batch_gap_ms, self.settings.max_batch_wait_ms) / 1000
+        cap = time.monotonic() + self.settings.max_batch_wait_ms / 1000
+        fill_until = min(cap, time.monotonic() + gap)
         while len(jobs) < self.settings.max_batch_size and len(held) < self.settings.max_batch_size:
             if self._held:
                 job = self._held.popleft()
@@ -203,6 +208,7 @@ class Scheduler:
                     job = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
                 except queue.Empty:
                     break
+                fill_until = min(cap, time.monotonic() + gap)  # another arrival: one more gap, never past the cap
             name = job.input.adapter_name
             if name != BASE and name not in adapters and len(adapters) >= self.registry.max_loaded:
                 held.append(job)

@@ -140,3 +140,34 @@ def test_more_adapters_in_flight_than_slots_are_all_served_right(tiny_model_dir,
             assert r.status_code == 200, r.text
             assert r.json()["data"]["cod_cliente"] == answers[f"{conc.lower()}_{uf.lower()}"]
             assert r.json()["batch_size"] <= 4  # two adapters of two rows each at most: the third waited
+
+
+def test_a_batch_fills_while_requests_keep_arriving_and_closes_after_a_quiet_gap():
+    """Arrivals 10 ms apart join one batch (gap 60 ms) however long it takes, up to the cap; after a
+    quiet gap the batch closes: a lone request waits only the gap, not the cap."""
+    import threading
+    from types import SimpleNamespace
+
+    from extractor_energy.config import Settings
+    from extractor_energy.inference import GenerationInput
+    from extractor_energy.metrics import Metrics
+    from extractor_energy.scheduler import Job, Scheduler
+
+    settings = Settings(_env_file=None, max_batch_size=16, max_batch_wait_ms=5000, batch_gap_ms=60)
+    scheduler = Scheduler(None, SimpleNamespace(max_loaded=8), settings, Metrics())  # type: ignore[arg-type]
+    loop = asyncio.new_event_loop()
+    jobs = [Job(GenerationInput([], []), loop.create_future(), loop, key="k") for _ in range(8)]
+
+    def feed(spacing_s: float) -> None:
+        for job in jobs[1:]:
+            time.sleep(spacing_s)
+            scheduler._queue.put_nowait(job)
+
+    feeder = threading.Thread(target=feed, args=(0.01,))
+    feeder.start()
+    assert len(scheduler._collect(jobs[0])) == 8  # 70 ms of arrivals, never a 60 ms gap
+    feeder.join()
+    started = time.monotonic()
+    assert len(scheduler._collect(jobs[0])) == 1  # nobody else comes
+    assert time.monotonic() - started < 1.0  # closed after the gap, long before the 5 s cap
+    loop.close()

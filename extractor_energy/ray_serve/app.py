@@ -22,8 +22,9 @@ APP_NAME = "extractor"
 QUIET = {"enable_access_log": False}
 
 
-#: EXTRACTOR_MAX_BATCH_WAIT_MS on the Ray path unless set: requests reach a replica through the
-#: ingress, spread over tens of ms, and a 5-10 ms wait starts batches half full (benchmarks/ray_routing.py)
+#: EXTRACTOR_MAX_BATCH_WAIT_MS and EXTRACTOR_BATCH_GAP_MS on the Ray path unless set: requests reach
+#: a replica through the ingress, spread over tens of ms, and a 5-10 ms wait starts batches half full
+#: (benchmarks/ray_routing.py), so a replica waits the whole 50 ms
 RAY_BATCH_WAIT_MS = 50.0
 
 
@@ -31,8 +32,9 @@ def ray_settings(settings: Settings) -> Settings:
     """The settings as the Ray path serves them: its batch wait default, and no preloading (a
     replica holds the adapters of the keys Ray routes to it; preloading would fill its slots with others)."""
     updates: dict[str, Any] = {}
-    if "max_batch_wait_ms" not in settings.model_fields_set:
-        updates["max_batch_wait_ms"] = RAY_BATCH_WAIT_MS
+    for name in ("max_batch_wait_ms", "batch_gap_ms"):
+        if name not in settings.model_fields_set:
+            updates[name] = RAY_BATCH_WAIT_MS
     if settings.preload_adapters:
         log.warning("EXTRACTOR_PRELOAD_ADAPTERS is ignored on Ray Serve: each replica loads the adapters of the keys routed to it")
         updates["preload_adapters"] = False
