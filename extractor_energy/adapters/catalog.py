@@ -227,7 +227,7 @@ class AdapterCatalog:
         log.info("adapter %s version %s ready to serve (rank %d, %d modules)", key, adapter.version, adapter.rank, len(adapter.modules))
 
     def _retire(self, version: AdapterVersion) -> None:
-        version.retired = True  # deleted from the model by sync_model once no request holds it
+        version.retired = True  # unloaded by the registry's sync once no request holds it (take_dead)
 
     # ------------------------------------------------------------------ request side
     def acquire(self, key: str) -> Lease | None:
