@@ -155,10 +155,6 @@ class SlotTable:
         with self._lock:
             return dict(self._slot_of)
 
-    def slot_of(self, name: str) -> int:
-        """The slot of a loaded adapter; 0 (base) for any other name."""
-        return self._slot_of.get(name, 0)
-
     # ------------------------------------------------------------------ batches
     def plan(self, adapter_names: list[str]) -> BatchSlots:
         """Row -> slot for one batch (unknown names and the base marker use slot 0)."""
