@@ -26,7 +26,6 @@ import os
 import random
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,6 +33,8 @@ from pathlib import Path
 
 import httpx
 import psutil
+
+from benchmarks.serving import start
 
 ROOT = Path(__file__).resolve().parents[1]
 UFS = ["AC", "AL", "AM", "AP", "BA", "CE", "DF", "ES", "GO", "MA", "MG", "MS", "MT", "PA", "PB", "PE", "PI", "PR",
@@ -92,24 +93,8 @@ class Server:
     def __init__(self, env: dict[str, str], port: int) -> None:
         self.url = f"http://127.0.0.1:{port}"
         started = time.perf_counter()
-        self.log = tempfile.TemporaryFile(mode="w+")  # a pipe nobody reads would fill up and block the server
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "extractor_energy.cli", "serve", "--port", str(port), "--log-level", "warning"],
-            env=env, stdout=subprocess.DEVNULL, stderr=self.log, text=True, cwd=ROOT,
-        )
-        deadline = time.monotonic() + 600
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                self.log.seek(0)
-                raise RuntimeError(f"server exited: {self.log.read()[-2000:]}")
-            try:
-                if httpx.get(self.url + "/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        else:
-            raise RuntimeError("server did not start")
+        command = [sys.executable, "-m", "extractor_energy.cli", "serve", "--port", str(port), "--log-level", "warning"]
+        self.proc = start(command, env, self.url)
         self.ready_s = time.perf_counter() - started
 
     def wait_resident(self, count: int, timeout_s: float = 300) -> float:

@@ -24,15 +24,14 @@ def _serve(args: argparse.Namespace) -> int:
     from .config import get_settings
     from .model import ModelLoadError, load_model
 
-    from .api.auth import AuthConfigError, bind_host, load_keys
+    from .api.auth import AuthConfigError, serving_host
 
     settings = get_settings()
     try:
-        keys = load_keys(settings.api_keys, settings.api_keys_file)
+        host = serving_host(args.host, settings)
     except AuthConfigError as exc:
         print(f"extractor-energy: {exc}", file=sys.stderr)
         return 2
-    host = bind_host(args.host, bool(keys), settings.allow_anonymous)
     try:
         loaded = load_model(settings)  # fail fast, with one clear line, before binding the port
     except ModelLoadError as exc:

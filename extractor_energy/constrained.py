@@ -88,7 +88,7 @@ def schema_constraint_factory(loaded: LoadedModel) -> "SchemaConstraintFactory |
 def _logits_size(loaded: LoadedModel) -> int | None:
     """Width of the model's logits (can exceed the tokenizer's vocabulary, e.g. Qwen's padded head)."""
     try:
-        head = loaded.base.get_output_embeddings()
+        head = loaded.model.get_output_embeddings()
         return int(head.weight.shape[0]) if head is not None else None
     except Exception:  # pragma: no cover - exotic heads: fall back to the tokenizer's size
         return None

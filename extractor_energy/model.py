@@ -81,11 +81,6 @@ class LoadedModel:
                                        allow_base_mismatch=allow_base_mismatch)
         self.slots.load(name, adapter)
 
-    @property
-    def base(self) -> torch.nn.Module:
-        """The Hugging Face model itself (kept for readers that predate the slot table)."""
-        return self.model
-
 
 def resolve_device(setting: str) -> torch.device:
     if setting == "auto":

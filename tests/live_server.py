@@ -9,7 +9,7 @@ import sys
 import threading
 import time
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Callable, Iterator
 
 import httpx
 import uvicorn
@@ -24,6 +24,19 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def wait_ready(url: str, timeout_s: float, alive: Callable[[], bool]) -> bool:
+    """Poll ``/readyz`` until it answers 200 (True), the server is gone or ``timeout_s`` passed (False)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and alive():
+        try:
+            if httpx.get(url + "/readyz", timeout=1).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    return False
+
+
 @contextmanager
 def live_server(settings: Settings) -> Iterator[str]:
     """Yield the base URL of a running server; stop it (gracefully) afterwards."""
@@ -33,18 +46,8 @@ def live_server(settings: Settings) -> Iterator[str]:
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url + "/readyz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if not thread.is_alive():
-            raise RuntimeError("server thread died during start-up")
-        time.sleep(0.05)
-    else:
-        raise RuntimeError("server did not become ready")
+    if not wait_ready(url, 60, alive=thread.is_alive):
+        raise RuntimeError("server thread died during start-up" if not thread.is_alive() else "server did not become ready")
     try:
         yield url
     finally:
@@ -80,11 +83,5 @@ def serve_process(model_dir, adapters_dir, **env: str) -> tuple[subprocess.Popen
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url + "/readyz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.1)
+    wait_ready(url, 120, alive=lambda: proc.poll() is None)
     return proc, url

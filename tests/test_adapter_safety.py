@@ -9,7 +9,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-import torch
 from safetensors.torch import load_file, save_file
 
 from .conftest import bill_image, install_adapter, jpeg_bytes

@@ -213,3 +213,22 @@ def test_metrics_count_requests_by_status_and_key_and_time_them(client):
     assert 'extractor_requests_total{key="light_rj",status="422"} 1.0' in text
     count = [line for line in text.splitlines() if line.startswith("extractor_request_seconds_count")]
     assert count and float(count[0].split()[-1]) >= 1
+
+
+def test_adapter_rows_skip_the_response_model_but_keep_its_json_shape():
+    """GET /adapters sends the registry's rows as they are: every AdapterInfo field, in its order,
+    null where the row has none (what the response model used to fill in), and still valid."""
+    import json
+
+    from extractor_energy.api.routes_adapters import _rows
+    from extractor_energy.api.schemas import AdapterInfo
+
+    bad = {"key": "x_go", "state": "error", "error": "adapter_config.json is missing"}
+    good = {"key": "cemig_mg", "state": "ready", "path": "cemig_mg", "error": None, "source": "adapters_dir",
+            "version": "abc", "rank": 8, "alpha": 16.0, "size_bytes": 10, "target_modules": ["q_proj"], "base_model": "m",
+            "metadata": None, "loaded": True, "loaded_at": 1.0, "last_used": 2.0, "request_count": 3, "in_flight": 0}
+    rows = json.loads(_rows([bad, good]).body)
+    for row in rows:
+        assert list(row) == list(AdapterInfo.model_fields)
+        assert AdapterInfo.model_validate(row).model_dump(mode="json") == row
+    assert rows[0]["version"] is None and rows[0]["error"] == "adapter_config.json is missing"

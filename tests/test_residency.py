@@ -207,3 +207,50 @@ def test_without_a_loader_the_catalog_still_scans_and_leases(tmp_path):
     assert lease is not None and reg.describe("cemig_mg")["state"] == "unloaded"
     with pytest.raises(ValueError):
         ResidencyManager(print, print, capacity=0)
+
+
+def test_is_resident_answers_for_the_current_version_only(tmp_path):
+    loader = FakeLoader()
+    reg = make_registry(tmp_path / "adapters", loader)
+    publish(reg.root, "cemig_mg", seed=1)
+    reg.settle()
+    assert not reg.is_resident("cemig_mg") and not reg.is_resident("enel_rj")
+    lease = reg.acquire("cemig_mg")
+    reg.sync({lease.internal_name})
+    assert reg.is_resident("cemig_mg")
+    publish(reg.root, "cemig_mg", seed=2)  # a new version: the loaded one is no longer current
+    reg.settle()
+    assert not reg.is_resident("cemig_mg")
+    reg.release(lease)
+
+
+def test_a_quiet_watcher_does_not_rescan_every_tick(tmp_path):
+    """With nothing changing and nothing settling, the watcher scans once, not on every 50 ms tick;
+    a new folder is still picked up."""
+    import time
+
+    from extractor_energy.adapters.watcher import AdapterWatcher
+
+    class CountingRegistry(AdapterRegistry):
+        scans = 0
+
+        def scan(self) -> None:
+            CountingRegistry.scans += 1
+            super().scan()
+
+    root = tmp_path / "adapters"
+    root.mkdir()
+    publish(root, "cemig_mg", seed=1)
+    reg = CountingRegistry(root, SPEC, max_loaded=1, max_rank=16, allow_base_mismatch=False, stable_s=0)
+    watcher = AdapterWatcher(reg, tick_ms=50, full_rescan_s=60)
+    watcher.start()
+    try:
+        time.sleep(1.0)
+        assert 1 <= CountingRegistry.scans <= 3, CountingRegistry.scans  # every tick would be ~20
+        publish(root, "enel_rj", seed=2)
+        deadline = time.monotonic() + 5
+        while "enel_rj" not in reg.keys() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "enel_rj" in reg.keys()
+    finally:
+        watcher.stop()

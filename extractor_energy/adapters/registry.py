@@ -119,6 +119,11 @@ class AdapterRegistry:
         with self._lock:
             self._unload_requests.add(key)
 
+    def is_resident(self, key: str) -> bool:
+        """``key``'s current version is loaded in the model (per request on the Ray path: no scan of all keys)."""
+        version = self.catalog.current_of(key)
+        return version is not None and version.internal_name in self.residency
+
     def resident_keys(self) -> list[str]:
         """Keys whose current version is loaded in the model."""
         current = {v.internal_name: v.adapter.key for v in self.catalog.current_versions()}
@@ -139,11 +144,14 @@ class AdapterRegistry:
             if version is not None and version.internal_name not in needed:
                 self.residency.drop(version.internal_name, reason="router")
         wanted = {n: v for n in sorted(needed) if (v := self.catalog.version(n)) is not None}
-        if self.preload:  # fill free slots only (first, so the batch's own adapters end most recently used)
-            room = self.residency.capacity - len(set(self.residency.resident()) | set(wanted))
+        room = self.residency.capacity - len(set(self.residency.resident()) | set(wanted))
+        if self.preload and room > 0:  # fill free slots only (first, so the batch's own adapters end most recently used)
             extra = [v for v in self.catalog.current_versions() if v.internal_name not in wanted and v.internal_name not in self.residency]
-            wanted = {**{v.internal_name: v for v in extra[: max(0, room)]}, **wanted}
-        failures = self.residency.ensure(wanted, busy=self.catalog.leased())
+            wanted = {**{v.internal_name: v for v in extra[:room]}, **wanted}
+        # who holds which version matters only when something must be evicted (not a walk over every
+        # version on every batch): eviction happens only when resident + wanted exceed the slots
+        busy = self.catalog.leased() if room < 0 else set()
+        failures = self.residency.ensure(wanted, busy=busy)
         return {name: self._report(wanted[name], failure) for name, failure in failures.items()}
 
     def _report(self, version: AdapterVersion, failure: LoadFailure) -> str:

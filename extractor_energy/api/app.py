@@ -43,7 +43,7 @@ adapter when one is configured, else by the base model with the utility's prompt
 
 def build_service(settings: Settings, loaded: LoadedModel, metrics: Metrics) -> ExtractionService:
     # the served name may be a Hub id loaded from a local (cache) directory: adapters may name either
-    spec: ModelSpec = with_source(model_spec(loaded), getattr(loaded.base, "name_or_path", None))
+    spec: ModelSpec = with_source(model_spec(loaded), getattr(loaded.model, "name_or_path", None))
     registry = AdapterRegistry(
         settings.adapters_dir, spec, max_loaded=settings.max_loaded_adapters, max_rank=settings.max_adapter_rank,
         allow_base_mismatch=settings.allow_base_model_mismatch, stable_s=settings.adapter_stable_s, loader=loaded.slots,

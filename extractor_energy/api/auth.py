@@ -332,3 +332,9 @@ def bind_host(requested: str, has_keys: bool, allow_anonymous: bool) -> str:
         "`extractor-energy api-key`) or EXTRACTOR_ALLOW_ANONYMOUS=true to serve other machines", requested[:100],
     )
     return "127.0.0.1"
+
+
+def serving_host(requested: str, settings: Settings) -> str:
+    """``bind_host`` for the configured keys (both ``serve`` paths); raises :class:`AuthConfigError`."""
+    keys = load_keys(settings.api_keys, settings.api_keys_file)
+    return bind_host(requested, bool(keys), settings.allow_anonymous)

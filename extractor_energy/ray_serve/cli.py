@@ -14,17 +14,16 @@ log = logging.getLogger(__name__)
 
 
 def serve_ray(args: argparse.Namespace) -> int:
-    from ..api.auth import AuthConfigError, bind_host, load_keys
+    from ..api.auth import AuthConfigError, serving_host
     from ..config import get_settings
 
     logging.getLogger().setLevel(args.log_level.upper())
     settings = get_settings()
     try:
-        keys = load_keys(settings.api_keys, settings.api_keys_file)
+        host = serving_host(args.host, settings)
     except AuthConfigError as exc:
         print(f"extractor-energy: {exc}", file=sys.stderr)
         return 2
-    host = bind_host(args.host, bool(keys), settings.allow_anonymous)
     # Ray Serve's throughput-optimized mode (gRPC between deployments, user code on the replicas'
     # own event loop, HTTP straight to the ingress replica): half the ingress's CPU per request here
     os.environ.setdefault("RAY_SERVE_THROUGHPUT_OPTIMIZED", "1")  # read when Ray's modules load; inherited by Ray

@@ -133,7 +133,7 @@ class ModelReplica:
             key = make_key(concessionaria, uf).key
         except InvalidKey:
             return None
-        if key in self.registry.resident_keys():
+        if self.registry.is_resident(key):
             return True
         row = self.registry.describe(key)
         return False if row and row.get("version") else None
