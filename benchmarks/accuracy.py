@@ -64,8 +64,8 @@ def choose_threshold(records: list[tuple[float, bool]], target: float) -> float:
 
 def review_flag(confidence: dict[str, float], data: Any) -> dict[str, Any]:
     """What ``requires_review`` needs to be recomputed at any threshold: required-field confidences and check findings."""
-    from extractor_energy.checks import check_bill
-    from extractor_energy.schema import REQUIRED_FIELDS
+    from extractor_energy.domain.checks import check_bill
+    from extractor_energy.domain.schema import REQUIRED_FIELDS
 
     flagged = {f for finding in check_bill(data) for f in getattr(finding, "fields", [])}
     return {"required": {f: (None if getattr(data, f) in (None, "", False, []) else confidence.get(f, 0.0))
@@ -73,8 +73,8 @@ def review_flag(confidence: dict[str, float], data: Any) -> dict[str, Any]:
 
 
 def _required_ok(item: Any, data: Any) -> bool:
-    from extractor_energy.evaluation import normalised_fields
-    from extractor_energy.schema import REQUIRED_FIELDS
+    from extractor_energy.evaluation.scoring import normalised_fields
+    from extractor_energy.domain.schema import REQUIRED_FIELDS
 
     gold, got = normalised_fields(item.gold), normalised_fields(data)
     return all(gold[f] == got[f] for f in REQUIRED_FIELDS)
@@ -146,11 +146,11 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from extractor_energy.config import Settings
-    from extractor_energy.datasets import load_split, read_summary
-    from extractor_energy.evaluation import normalised_fields, predict_local, score_predictions
-    from extractor_energy.keys import make_key
-    from extractor_energy.model import load_model
-    from extractor_energy.training_run import eval_items
+    from extractor_energy.training.datasets import load_split, read_summary
+    from extractor_energy.evaluation.scoring import normalised_fields, predict_local, score_predictions
+    from extractor_energy.domain.keys import make_key
+    from extractor_energy.engine.model import load_model
+    from extractor_energy.training.run import eval_items
 
     torch.set_num_threads(1)
     settings = Settings()

@@ -25,15 +25,15 @@ from pathlib import Path
 import torch
 
 from extractor_energy.config import Settings
-from extractor_energy.constrained import schema_constraint_factory
-from extractor_energy.documents import DocumentLimits, load_document
-from extractor_energy.finetune import LoraSettings, TrainExample, answer_text, train_lora
-from extractor_energy.inference import BASE, GenerationInput, generate_batch
-from extractor_energy.keys import make_key
-from extractor_energy.model import load_model
-from extractor_energy.prompts import build_messages
+from extractor_energy.engine.constrained import schema_constraint_factory
+from extractor_energy.documents.decode import DocumentLimits, load_document
+from extractor_energy.training.finetune import LoraSettings, TrainExample, answer_text, train_lora
+from extractor_energy.engine.generate import BASE, GenerationInput, generate_batch
+from extractor_energy.domain.keys import make_key
+from extractor_energy.engine.model import load_model
+from extractor_energy.extraction.prompts import build_messages
 from extractor_energy.synth import generate_bill
-from extractor_energy.tiny import build_tiny_model
+from extractor_energy.engine.tiny import build_tiny_model
 
 KEY = make_key("EQUATORIAL", "GO")
 #: The adapter's answer: these fields of a synthetic bill (a tiny adapter memorises ~100-200 tokens).
@@ -53,7 +53,7 @@ def prepared_pages(seed: int, max_pixels: int) -> list:
 def train_adapter(model_dir: Path, out: Path, answer: str, pages: list[list], steps: int, max_pixels: int) -> Path:
     from transformers import AutoModelForImageTextToText
 
-    from extractor_energy.processor import load_processor
+    from extractor_energy.engine.processor import load_processor
 
     processor = load_processor(model_dir, min_pixels=56 * 56, max_pixels=max_pixels)
     base = AutoModelForImageTextToText.from_pretrained(model_dir)

@@ -32,12 +32,12 @@ def main() -> int:
     from transformers import AutoModelForCausalLM
 
     from extractor_energy.config import Settings
-    from extractor_energy.encoding import chat_prompt, encode
-    from extractor_energy.inference import BASE, GenerationInput, generate_batch
-    from extractor_energy.keys import make_key
-    from extractor_energy.model import load_model
-    from extractor_energy.packaged import packaged_adapters_dir
-    from extractor_energy.prompts import build_messages
+    from extractor_energy.engine.encoding import chat_prompt, encode
+    from extractor_energy.engine.generate import BASE, GenerationInput, generate_batch
+    from extractor_energy.domain.keys import make_key
+    from extractor_energy.engine.model import load_model
+    from extractor_energy.adapters.packaged import packaged_adapters_dir
+    from extractor_energy.extraction.prompts import build_messages
 
     torch.set_num_threads(args.threads)
     settings = Settings(_env_file=None, torch_threads=args.threads)

@@ -20,11 +20,11 @@ from peft import PeftModel
 
 from extractor_energy.adapters.validation import validate_adapter_dir
 from extractor_energy.config import get_settings
-from extractor_energy.documents import load_document
-from extractor_energy.keys import make_key
-from extractor_energy.model import load_model, model_spec
-from extractor_energy.parsing import parse_answer
-from extractor_energy.prompts import build_messages
+from extractor_energy.documents.decode import load_document
+from extractor_energy.domain.keys import make_key
+from extractor_energy.engine.model import load_model, model_spec
+from extractor_energy.extraction.parsing import parse_answer
+from extractor_energy.extraction.prompts import build_messages
 
 
 def create_naive_app() -> FastAPI:

@@ -69,7 +69,7 @@ def start_server(model: Path, work: Path, grace_s: float, **extra: str) -> tuple
         **extra,
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "extractor_energy.cli", "serve", "--port", str(port), "--log-level", "warning"],
+        [sys.executable, "-m", "extractor_energy.cli.main", "serve", "--port", str(port), "--log-level", "warning"],
         env=env, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
@@ -239,7 +239,7 @@ def main() -> None:
     (work / "adapters").mkdir(exist_ok=True)
     model = work / "tiny-model"
     if not (model / "config.json").exists():
-        from extractor_energy.tiny import build_tiny_model
+        from extractor_energy.engine.tiny import build_tiny_model
 
         build_tiny_model(model)
     if not args.skip_burst:

@@ -165,7 +165,7 @@ def main() -> int:
     def env(threads: int, slots: int) -> dict[str, str]:
         return {**base_env, "EXTRACTOR_TORCH_THREADS": str(threads), "EXTRACTOR_MAX_LOADED_ADAPTERS": str(slots)}
 
-    serve = [sys.executable, "-m", "extractor_energy.cli", "serve", "--log-level", "warning"]
+    serve = [sys.executable, "-m", "extractor_energy.cli.main", "serve", "--log-level", "warning"]
     images = [page_bytes(i) for i in range(8)]
     print("overhead pair: the same compute (1 torch thread, 16 slots) with and without Ray", file=sys.stderr, flush=True)
     one = serve_pair([("single, 1 thread", serve, env(1, 16), None),

@@ -52,8 +52,8 @@ def build(work: Path, count: int) -> tuple[Path, Path]:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForImageTextToText
 
-    from extractor_energy.model import default_targets
-    from extractor_energy.tiny import build_tiny_model
+    from extractor_energy.engine.model import default_targets
+    from extractor_energy.engine.tiny import build_tiny_model
 
     model_dir = work / "model"
     if not (model_dir / "config.json").exists():
@@ -93,7 +93,7 @@ class Server:
     def __init__(self, env: dict[str, str], port: int) -> None:
         self.url = f"http://127.0.0.1:{port}"
         started = time.perf_counter()
-        command = [sys.executable, "-m", "extractor_energy.cli", "serve", "--port", str(port), "--log-level", "warning"]
+        command = [sys.executable, "-m", "extractor_energy.cli.main", "serve", "--port", str(port), "--log-level", "warning"]
         self.proc = start(command, env, self.url)
         self.ready_s = time.perf_counter() - started
 
@@ -147,7 +147,7 @@ async def drive(url: str, keys: list[tuple[str, str]], requests: int, concurrenc
 def scan_in_process(model_dir: Path, adapters: Path, runs: int = 3) -> list[float]:
     from extractor_energy.adapters.catalog import AdapterCatalog
     from extractor_energy.config import Settings
-    from extractor_energy.model import load_model, model_spec
+    from extractor_energy.engine.model import load_model, model_spec
 
     spec = model_spec(load_model(Settings(model=str(model_dir), model_max_pixels=PIXELS, max_adapter_rank=8, _env_file=None)))
     times = []
@@ -164,7 +164,7 @@ def cycles_in_process(model_dir: Path, adapters: Path, cycles: int) -> tuple[flo
     """RSS (MB) after 100 warm-up cycles and after ``cycles`` more."""
     from extractor_energy.adapters import AdapterRegistry
     from extractor_energy.config import Settings
-    from extractor_energy.model import load_model, model_spec
+    from extractor_energy.engine.model import load_model, model_spec
 
     loaded = load_model(Settings(model=str(model_dir), model_max_pixels=PIXELS, max_adapter_rank=8, max_loaded_adapters=1,
                                  _env_file=None))

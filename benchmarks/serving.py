@@ -43,8 +43,8 @@ def build_assets(work: Path, adapters: int, rank: int) -> tuple[Path, Path]:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForImageTextToText
 
-    from extractor_energy.finetune import DEFAULT_TARGETS
-    from extractor_energy.tiny import build_tiny_model
+    from extractor_energy.training.finetune import DEFAULT_TARGETS
+    from extractor_energy.engine.tiny import build_tiny_model
 
     model_dir = work / "bench-model"
     if not (model_dir / "config.json").exists():
@@ -126,7 +126,7 @@ def one_run(env: dict[str, str], levels: list[int], requests: int, images: list[
     }
     cells: dict[tuple[str, int], dict] = {}
     for name, cmd in (
-        ("batched", [sys.executable, "-m", "extractor_energy.cli", "serve", "--port", str(port), "--log-level", "warning"]),
+        ("batched", [sys.executable, "-m", "extractor_energy.cli.main", "serve", "--port", str(port), "--log-level", "warning"]),
         ("naive", [sys.executable, "-m", "benchmarks.naive_server", "--port", str(port + 1)]),
     ):
         url = f"http://127.0.0.1:{port if name == 'batched' else port + 1}"

@@ -29,7 +29,7 @@ from typing import IO, Any, Awaitable, Callable, Union
 import httpx
 from pydantic import ConfigDict
 
-from .api.schemas import ExtractResponse
+from extractor_energy.api.schemas import ExtractResponse
 
 __all__ = [
     "AsyncClient", "AuthenticationError", "Client", "Extraction", "ExtractorError", "ExtractorHTTPError",
@@ -159,7 +159,7 @@ def _error_for(response: httpx.Response) -> ExtractorHTTPError:
 
 
 def _headers(api_key: str | None) -> dict[str, str]:
-    from . import __version__
+    from extractor_energy import __version__
 
     headers = {"User-Agent": f"extractor-energy-client/{__version__}"}
     if api_key:

@@ -10,7 +10,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
-    from .document_limits import DocumentLimits
+    from extractor_energy.documents.limits import DocumentLimits
 
 
 class Settings(BaseSettings):
@@ -110,7 +110,7 @@ class Settings(BaseSettings):
     def document_limits(self, family: str = "vlm", *, offline: bool = False) -> "DocumentLimits":
         """The decoding limits for uploads (one place): the text family gives pages to OCR, which wants
         more pixels than a VLM's budget; ``offline`` (training, eval) accepts files up to 64 MB."""
-        from .document_limits import DocumentLimits
+        from extractor_energy.documents.limits import DocumentLimits
 
         return DocumentLimits(
             max_upload_bytes=max(self.max_upload_bytes, 64 * 1024 * 1024) if offline else self.max_upload_bytes,

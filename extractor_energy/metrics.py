@@ -13,7 +13,7 @@ OTHER_KEY = "other"
 def key_label(key: str, has_adapter: bool) -> str:
     """The ``key`` label of a request: keys with an adapter or of a known utility, else ``other``
     (so junk names in requests cannot create unbounded series)."""
-    from .keys import KNOWN_UTILITIES, InvalidKey, parse_key
+    from extractor_energy.domain.keys import KNOWN_UTILITIES, InvalidKey, parse_key
 
     if key == "-" or has_adapter:
         return key

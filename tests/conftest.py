@@ -22,7 +22,7 @@ TINY_PIXELS = 112 * 112
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from extractor_energy.tiny import build_tiny_model
+    from extractor_energy.engine.tiny import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("models") / "tiny-qwen2_5_vl")
 
@@ -54,10 +54,10 @@ def adapter_factory(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFacto
     """
     from transformers import AutoModelForImageTextToText
 
-    from extractor_energy.documents import DocumentLimits, load_document
-    from extractor_energy.finetune import LoraSettings, TrainExample, answer_text, train_lora
-    from extractor_energy.keys import make_key
-    from extractor_energy.processor import load_processor
+    from extractor_energy.documents.decode import DocumentLimits, load_document
+    from extractor_energy.training.finetune import LoraSettings, TrainExample, answer_text, train_lora
+    from extractor_energy.domain.keys import make_key
+    from extractor_energy.engine.processor import load_processor
 
     cache: dict[str, Path] = {}
     root = tmp_path_factory.mktemp("trained-adapters")
@@ -106,7 +106,7 @@ def read_json(path: Path) -> dict:
 @pytest.fixture(scope="session")
 def tiny_text_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random-weight Llama-architecture causal LM (the text family), built offline."""
-    from extractor_energy.tiny import build_tiny_model
+    from extractor_energy.engine.tiny import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("models") / "tiny-text", family="text")
 
@@ -120,9 +120,9 @@ def bill_text(seed: int = 0) -> str:
 @pytest.fixture(scope="session")
 def text_adapter_factory(tiny_text_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
     """``text_adapter_factory(answer_dict, steps=60) -> folder``: a text-family LoRA adapter that always writes ``answer_dict``."""
-    from extractor_energy.finetune import LoraSettings, TrainExample, answer_text, train_lora
-    from extractor_energy.keys import make_key
-    from extractor_energy.model import default_targets, load_text_tokenizer
+    from extractor_energy.training.finetune import LoraSettings, TrainExample, answer_text, train_lora
+    from extractor_energy.domain.keys import make_key
+    from extractor_energy.engine.model import default_targets, load_text_tokenizer
     from transformers import AutoModelForCausalLM
 
     cache: dict[str, Path] = {}

@@ -78,7 +78,7 @@ def serve_process(model_dir, adapters_dir, **env: str) -> tuple[subprocess.Popen
     values = {"MODEL": str(model_dir), "ADAPTERS_DIR": str(adapters_dir), "MODEL_MAX_PIXELS": str(112 * 112),
               "MAX_BATCH_SIZE": "1", "TORCH_THREADS": "1", **env}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "extractor_energy.cli", "serve", "--port", str(port), "--log-level", "warning"],
+        [sys.executable, "-m", "extractor_energy.cli.main", "serve", "--port", str(port), "--log-level", "warning"],
         env={**os.environ, **{f"EXTRACTOR_{k}": v for k, v in values.items()}},
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )

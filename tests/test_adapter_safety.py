@@ -20,14 +20,14 @@ IMAGE = jpeg_bytes(bill_image(3))
 
 @pytest.fixture(scope="module")
 def loaded_tiny(tiny_model_dir, tmp_path_factory):
-    from extractor_energy.model import load_model
+    from extractor_energy.engine.model import load_model
 
     return load_model(test_settings(tiny_model_dir, tmp_path_factory.mktemp("unused")))
 
 
 @pytest.fixture(scope="module")
 def spec(loaded_tiny):
-    from extractor_energy.model import model_spec
+    from extractor_energy.engine.model import model_spec
 
     return model_spec(loaded_tiny)
 
@@ -85,7 +85,7 @@ def _extract(url: str, conc: str, uf: str) -> httpx.Response:
 
 def test_failed_load_rolls_back_and_others_keep_serving(tiny_model_dir, adapter_factory, tmp_path, monkeypatch):
     """Fault injection: the weights of light_rj fail half-way into their slot after validation passed."""
-    from extractor_energy import lora_slots
+    from extractor_energy.lora import slots as lora_slots
 
     real = lora_slots.write_slot
 

@@ -9,8 +9,8 @@ from urllib.parse import urlparse
 
 import httpx
 
-from extractor_energy.decode_pool import DecodePool
-from extractor_energy.documents import DocumentLimits
+from extractor_energy.documents.decode_pool import DecodePool
+from extractor_energy.documents.decode import DocumentLimits
 
 from .conftest import bill_image, jpeg_bytes
 from .live_server import live_server, test_settings

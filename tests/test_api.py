@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from extractor_energy.api.app import create_app
-from extractor_energy.schema import ALL_FIELDS
+from extractor_energy.domain.schema import ALL_FIELDS
 
 from .conftest import bill_image, jpeg_bytes
 from .live_server import test_settings
@@ -180,7 +180,7 @@ def test_metrics_exported(client):
 def test_serve_fails_with_one_clear_line_when_model_missing(tmp_path):
     env = {"EXTRACTOR_MODEL": str(tmp_path / "no-such-model"), "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
     proc = subprocess.run(
-        [sys.executable, "-m", "extractor_energy.cli", "serve", "--port", "0"],
+        [sys.executable, "-m", "extractor_energy.cli.main", "serve", "--port", "0"],
         capture_output=True, text=True, timeout=120, env={**__import__("os").environ, **env},
     )
     assert proc.returncode == 2

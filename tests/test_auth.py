@@ -19,7 +19,7 @@ IMAGE = jpeg_bytes(bill_image(2))
 
 @pytest.fixture(scope="module")
 def loaded(tiny_model_dir, tmp_path_factory):
-    from extractor_energy.model import load_model
+    from extractor_energy.engine.model import load_model
 
     return load_model(test_settings(tiny_model_dir, tmp_path_factory.mktemp("unused")))
 

@@ -10,12 +10,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from extractor_energy import batch_cli
+from extractor_energy.cli import extract as batch_cli
 from extractor_energy.api.auth import hash_key
-from extractor_energy.batch_cli import CSV_COLUMNS, Job, Writer, collect_jobs, csv_row, run_jobs
-from extractor_energy.cli import build_parser
+from extractor_energy.cli.extract import CSV_COLUMNS, Job, Writer, collect_jobs, csv_row, run_jobs
+from extractor_energy.cli.main import build_parser
 from extractor_energy.client import AsyncClient, RetryPolicy
-from extractor_energy.schema import ALL_FIELDS
+from extractor_energy.domain.schema import ALL_FIELDS
 
 from .conftest import bill_image, jpeg_bytes
 from .live_server import live_server, test_settings

@@ -10,7 +10,7 @@ import time
 import httpx
 import torch
 
-from extractor_energy.cancellation import StopRows
+from extractor_energy.engine.cancellation import StopRows
 
 from .conftest import bill_image, jpeg_bytes
 from .live_server import live_server, test_settings

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from extractor_energy import checks
-from extractor_energy.barcode import digitable_line, make_barcode
-from extractor_energy.checks import ALL_RULE_CODES, Finding, check_bill, findings_to_warnings
-from extractor_energy.schema import ALL_FIELDS, BillData, ConsumoMes, ValorEmAberto
+from extractor_energy.domain import checks
+from extractor_energy.domain.barcode import digitable_line, make_barcode
+from extractor_energy.domain.checks import ALL_RULE_CODES, Finding, check_bill, findings_to_warnings
+from extractor_energy.domain.schema import ALL_FIELDS, BillData, ConsumoMes, ValorEmAberto
 
 TOTAL = 287.45
 BARCODE = make_barcode(TOTAL, "0123", "2025070000123456789000001")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from extractor_energy.checks import check_bill
+from extractor_energy.domain.checks import check_bill
 from extractor_energy.synth.content import make_content
 
 KEYS = (

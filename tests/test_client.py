@@ -14,7 +14,7 @@ from extractor_energy.client import (
     AsyncClient, AuthenticationError, Client, Extraction, RequestError, RetryPolicy, ServerBusy, ServerError,
     parse_retry_after,
 )
-from extractor_energy.schema import ALL_FIELDS
+from extractor_energy.domain.schema import ALL_FIELDS
 
 from .conftest import bill_image, jpeg_bytes
 from .live_server import live_server, test_settings

@@ -5,16 +5,16 @@ from __future__ import annotations
 import pytest
 import torch
 
-from extractor_energy.checks import Finding
-from extractor_energy.confidence import char_probabilities, field_confidence, requires_review, value_spans
+from extractor_energy.domain.checks import Finding
+from extractor_energy.extraction.confidence import char_probabilities, field_confidence, requires_review, value_spans
 from extractor_energy.config import Settings
-from extractor_energy.constrained import schema_constraint_factory
-from extractor_energy.inference import GenerationInput, GenerationOutput, generate_batch
-from extractor_energy.keys import make_key
-from extractor_energy.model import load_model
-from extractor_energy.parsing import parse_answer
-from extractor_energy.prompts import build_messages
-from extractor_energy.schema import BillData
+from extractor_energy.engine.constrained import schema_constraint_factory
+from extractor_energy.engine.generate import GenerationInput, GenerationOutput, generate_batch
+from extractor_energy.domain.keys import make_key
+from extractor_energy.engine.model import load_model
+from extractor_energy.extraction.parsing import parse_answer
+from extractor_energy.extraction.prompts import build_messages
+from extractor_energy.domain.schema import BillData
 
 from .conftest import TINY_PIXELS
 from .test_constrained import ANSWER_A, bill_pages  # same answer: the session's adapter cache trains it once

@@ -17,15 +17,15 @@ except ImportError:  # pragma: no cover
     jsonschema = None
 
 from extractor_energy.config import Settings
-from extractor_energy.constrained import SchemaConstraintFactory, schema_constraint_factory, schema_key
-from extractor_energy.documents import DocumentLimits, load_document
-from extractor_energy.finetune import answer_text
-from extractor_energy.inference import BASE, GenerationInput, generate_batch
-from extractor_energy.keys import make_key
-from extractor_energy.model import load_model
-from extractor_energy.parsing import parse_answer
-from extractor_energy.prompts import build_messages
-from extractor_energy.schema import ALL_FIELDS, BillData, output_json_schema
+from extractor_energy.engine.constrained import SchemaConstraintFactory, schema_constraint_factory, schema_key
+from extractor_energy.documents.decode import DocumentLimits, load_document
+from extractor_energy.training.finetune import answer_text
+from extractor_energy.engine.generate import BASE, GenerationInput, generate_batch
+from extractor_energy.domain.keys import make_key
+from extractor_energy.engine.model import load_model
+from extractor_energy.extraction.parsing import parse_answer
+from extractor_energy.extraction.prompts import build_messages
+from extractor_energy.domain.schema import ALL_FIELDS, BillData, output_json_schema
 
 from .conftest import TINY_PIXELS, bill_image, jpeg_bytes
 
@@ -190,7 +190,7 @@ def test_refused_token_unconstrains_only_that_row(loaded, caplog):
     proc(prompt, torch.zeros(2, factory.vocab_size))
     bad = tok.convert_tokens_to_ids("a")  # an answer cannot start with "a"
     brace = tok.convert_tokens_to_ids("{")
-    with caplog.at_level(logging.WARNING, logger="extractor_energy.constrained"):
+    with caplog.at_level(logging.WARNING, logger="extractor_energy.engine.constrained"):
         out = proc(torch.cat([prompt, torch.tensor([[bad], [brace]])], dim=1), torch.zeros(2, factory.vocab_size))
     assert "constrained decoding stopped for batch row 0" in caplog.text
     assert not torch.isinf(out[0]).any()  # row 0 is free now
@@ -202,7 +202,7 @@ def test_internal_error_leaves_batch_unconstrained(loaded, caplog):
     factory = schema_constraint_factory(loaded)
     proc = _processor(factory, 2)
     scores = torch.randn(3, factory.vocab_size)  # wrong batch size: an internal error, not a crash
-    with caplog.at_level(logging.ERROR, logger="extractor_energy.constrained"):
+    with caplog.at_level(logging.ERROR, logger="extractor_energy.engine.constrained"):
         out = proc(torch.zeros(3, 4, dtype=torch.long), scores)
     assert out is scores and proc.disabled
     assert "runs unconstrained" in caplog.text

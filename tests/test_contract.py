@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from extractor_energy import normalize as n
-from extractor_energy.keys import InvalidKey, make_key, parse_key
-from extractor_energy.parsing import parse_answer
-from extractor_energy.schema import ALL_FIELDS, ContractError, coerce_bill, compact
+from extractor_energy.domain import normalize as n
+from extractor_energy.domain.keys import InvalidKey, make_key, parse_key
+from extractor_energy.extraction.parsing import parse_answer
+from extractor_energy.domain.schema import ALL_FIELDS, ContractError, coerce_bill, compact
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Tests for extractor_energy.documents / pdf_pages. Every input is built here in memory."""
+"""Tests for extractor_energy.documents.decode / pdf_pages. Every input is built here in memory."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ import pypdfium2 as pdfium
 import pytest
 from PIL import Image
 
-from extractor_energy import documents
-from extractor_energy.documents import Document, DocumentError, DocumentLimits, load_document
+from extractor_energy.documents import decode as documents
+from extractor_energy.documents.decode import Document, DocumentError, DocumentLimits, load_document
 from extractor_energy.errors import DocumentProblem
-from extractor_energy.pdf_pages import render_pdf, render_scale
+from extractor_energy.documents.pdf import render_pdf, render_scale
 
 LIMITS = DocumentLimits()
 BUDGET = LIMITS.model_max_pixels

@@ -13,16 +13,16 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from extractor_energy import scheduler as sched
+from extractor_energy.engine import scheduler as sched
 from extractor_energy.api.errors import DOCUMENT_STATUS, install_error_handlers, outcome
 from extractor_energy.config import Settings
-from extractor_energy.inference import GenerationInput
+from extractor_energy.engine.generate import GenerationInput
 from extractor_energy.errors import (
     BadKey, ClientGone, DocumentError, DocumentProblem, ExtractionError, InferenceFailed, ServerFull, ShuttingDown,
     TimedOut,
 )
 from extractor_energy.metrics import Metrics
-from extractor_energy.service import ExtractionService
+from extractor_energy.extraction.service import ExtractionService
 
 from .conftest import bill_image, jpeg_bytes
 

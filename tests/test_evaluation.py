@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from extractor_energy.evaluation import flatten, format_table, score
-from extractor_energy.schema import BillData
+from extractor_energy.evaluation.scoring import flatten, format_table, score
+from extractor_energy.domain.schema import BillData
 
 from .conftest import bill_image, install_adapter
 
@@ -92,10 +92,10 @@ def test_eval_local_adapter_against_base_and_server(
     from fastapi.testclient import TestClient
 
     from extractor_energy.api.app import create_app
-    from extractor_energy.cli import main
+    from extractor_energy.cli.main import main
     from extractor_energy.config import Settings
 
-    from extractor_energy.training_run import TrainConfig, run_training
+    from extractor_energy.training.run import TrainConfig, run_training
 
     # trained on pages decoded as the server decodes them (adapter_factory trains on raw images, and the
     # tiny model is sensitive to the page grid), evaluation off: measured by the CLI below
@@ -141,7 +141,7 @@ def test_eval_local_adapter_against_base_and_server(
 
 
 def test_an_empty_answer_scores_zero_and_empty_agreement_is_reported_apart() -> None:
-    from extractor_energy.evaluation import score
+    from extractor_energy.evaluation.scoring import score
 
     gold = {"num_instalacao": "123", "mes_referencia": "07/2025", "vencimento": "15/08/2025", "valor_fatura": 10.5}
     empty = score([None, {}], [gold, gold])

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from extractor_energy.adapters.registry import FALLBACK_KEY, AdapterRegistry
 from extractor_energy.api.app import create_app
-from extractor_energy.model import load_model, model_spec
+from extractor_energy.engine.model import load_model, model_spec
 
 from .conftest import bill_text, install_adapter
 from .live_server import test_settings

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from extractor_energy.keys import SLUG_MAX, InvalidKey, make_key, parse_key
+from extractor_energy.domain.keys import SLUG_MAX, InvalidKey, make_key, parse_key
 
 
 def test_legal_names_printed_on_bills_are_accepted_and_aliased():

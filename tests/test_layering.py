@@ -11,8 +11,8 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "extractor_energy"
 #: modules that serve an extraction without knowing how it arrived (HTTP, a batch job, another framework)
-SERVICE_LAYER = ["service.py", "errors.py", "documents.py", "document_limits.py", "pdf_pages.py", "decode_pool.py",
-                 "review_queue.py"]
+SERVICE_LAYER = ["extraction/service.py", "errors.py", "documents/decode.py", "documents/limits.py", "documents/pdf.py",
+                 "documents/decode_pool.py", "extraction/review_queue.py"]
 HTTP_PACKAGES = {"fastapi", "starlette", "http"}
 
 
@@ -39,14 +39,15 @@ def test_the_service_layer_neither_imports_http_nor_carries_status_codes(module)
 
 
 def test_importing_the_service_loads_no_web_framework():
-    code = ("import sys, extractor_energy.service, extractor_energy.review_queue; "
+    code = ("import sys, extractor_energy.extraction.service, extractor_energy.extraction.review_queue; "
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'fastapi', 'starlette'}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
 
 def test_pdf_pages_does_not_import_documents():
-    """``documents`` calls ``pdf_pages``; what both need lives below them (document_limits, errors)."""
-    tree = ast.parse((PACKAGE / "pdf_pages.py").read_text(encoding="utf-8"))
-    relative = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level}
-    assert "documents" not in relative and {"document_limits", "errors"} <= relative
+    """``documents.decode`` calls ``documents.pdf``; what both need lives below them (documents.limits, errors)."""
+    tree = ast.parse((PACKAGE / "documents/pdf.py").read_text(encoding="utf-8"))
+    imported = _imports(tree)
+    assert "extractor_energy.documents.decode" not in imported
+    assert {"extractor_energy.documents.limits", "extractor_energy.errors"} <= imported

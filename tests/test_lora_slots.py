@@ -10,10 +10,10 @@ from peft import LoraConfig, PeftModel, get_peft_model
 from transformers import AutoModelForImageTextToText
 
 from extractor_energy.adapters.validation import validate_adapter_dir
-from extractor_energy.keys import make_key
-from extractor_energy.lora_slots import SlotTable, SlotTableError, table_bytes
-from extractor_energy.model import ModelLoadError, load_model, model_spec
-from extractor_energy.prompts import build_messages
+from extractor_energy.domain.keys import make_key
+from extractor_energy.lora.slots import SlotTable, SlotTableError, table_bytes
+from extractor_energy.engine.model import ModelLoadError, load_model, model_spec
+from extractor_energy.extraction.prompts import build_messages
 
 from .conftest import bill_image
 from .live_server import test_settings

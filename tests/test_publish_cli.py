@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from extractor_energy.cli import main
+from extractor_energy.cli.main import main
 
 
 def _adapter(folder: Path, marker: str) -> Path:

@@ -89,7 +89,7 @@ def ray_server(tiny_model_dir: Path, adapter_factory, tmp_path_factory: pytest.T
     log = tmp_path_factory.mktemp("ray-log") / "serve.log"
     with open(log, "w") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "extractor_energy.cli", "serve", "--ray", "--replicas", "2", "--port", str(port)],
+            [sys.executable, "-m", "extractor_energy.cli.main", "serve", "--ray", "--replicas", "2", "--port", str(port)],
             env=_env(tiny_model_dir, adapters), stdout=out, stderr=subprocess.STDOUT,
         )
     server = RayServer(f"http://127.0.0.1:{port}", adapters, process, log)
@@ -179,7 +179,7 @@ def test_replica_errors_come_back_as_the_same_exception() -> None:
 
 
 def test_replicas_without_ray_is_refused(capsys) -> None:
-    from extractor_energy.cli import main
+    from extractor_energy.cli.main import main
 
     assert main(["serve", "--replicas", "2"]) == 2
     assert "--ray" in capsys.readouterr().err

@@ -274,7 +274,7 @@ def test_lru_cap_and_lazy_loading(tiny_model_dir, adapter_factory, adapters_dir)
 
 def test_thousand_load_unload_cycles_keep_memory_flat(tiny_model_dir, adapter_factory, adapters_dir):
     from extractor_energy.adapters import AdapterRegistry
-    from extractor_energy.model import load_model, model_spec
+    from extractor_energy.engine.model import load_model, model_spec
 
     install_adapter(adapter_factory(A), adapters_dir, "equatorial_go")
     install_adapter(adapter_factory(B), adapters_dir, "cemig_mg")
@@ -302,7 +302,7 @@ def test_thousand_load_unload_cycles_keep_memory_flat(tiny_model_dir, adapter_fa
 
 def test_adapter_metadata_field_set_reaches_the_lease(tiny_model_dir, adapter_factory, adapters_dir):
     from extractor_energy.adapters import AdapterRegistry
-    from extractor_energy.model import load_model, model_spec
+    from extractor_energy.engine.model import load_model, model_spec
 
     folder = install_adapter(adapter_factory(A), adapters_dir, "equatorial_go")
     (folder / "extractor_metadata.json").write_text(json.dumps({"fields": ["valor_fatura", "cod_cliente"]}))

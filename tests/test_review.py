@@ -10,8 +10,8 @@ from fastapi.testclient import TestClient
 
 from extractor_energy.api.app import create_app
 from extractor_energy.api.auth import hash_key
-from extractor_energy.datasets import prepare_dataset
-from extractor_energy.documents import DocumentLimits
+from extractor_energy.training.datasets import prepare_dataset
+from extractor_energy.documents.decode import DocumentLimits
 
 from .conftest import bill_image, jpeg_bytes
 from .live_server import test_settings
@@ -123,7 +123,7 @@ def test_without_review_dir_nothing_is_kept(tiny_model_dir, tmp_path):
 
 def test_a_page_that_cannot_be_shown_is_a_422_not_a_500(tmp_path):
     from extractor_energy.api.routes_review import review_status
-    from extractor_energy.review_queue import ReviewError, ReviewNotFound, ReviewQueue
+    from extractor_energy.extraction.review_queue import ReviewError, ReviewNotFound, ReviewQueue
 
     queue = ReviewQueue(tmp_path)
     item_id = queue.add(b"\xff\xd8\xff not an image", {"key": "equatorial_go", "pages": 1, "data": {}})

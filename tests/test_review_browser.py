@@ -17,8 +17,8 @@ from playwright.sync_api import Page, expect, sync_playwright
 
 from extractor_energy.api.app import create_app
 from extractor_energy.api.auth import hash_key
-from extractor_energy.review_queue import ReviewQueue
-from extractor_energy.schema import ALL_FIELDS
+from extractor_energy.extraction.review_queue import ReviewQueue
+from extractor_energy.domain.schema import ALL_FIELDS
 from extractor_energy.synth import generate_bill
 
 from .live_server import free_port, live_server, test_settings

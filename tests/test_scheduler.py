@@ -109,9 +109,9 @@ def test_a_batch_never_holds_more_distinct_adapters_than_there_are_slots():
     from types import SimpleNamespace
 
     from extractor_energy.config import Settings
-    from extractor_energy.inference import BASE, GenerationInput
+    from extractor_energy.engine.generate import BASE, GenerationInput
     from extractor_energy.metrics import Metrics
-    from extractor_energy.scheduler import Job, Scheduler
+    from extractor_energy.engine.scheduler import Job, Scheduler
 
     settings = Settings(_env_file=None, max_batch_size=8, max_batch_wait_ms=0)
     scheduler = Scheduler(None, SimpleNamespace(max_loaded=2), settings, Metrics())  # type: ignore[arg-type]
@@ -149,9 +149,9 @@ def test_a_batch_fills_while_requests_keep_arriving_and_closes_after_a_quiet_gap
     from types import SimpleNamespace
 
     from extractor_energy.config import Settings
-    from extractor_energy.inference import GenerationInput
+    from extractor_energy.engine.generate import GenerationInput
     from extractor_energy.metrics import Metrics
-    from extractor_energy.scheduler import Job, Scheduler
+    from extractor_energy.engine.scheduler import Job, Scheduler
 
     settings = Settings(_env_file=None, max_batch_size=16, max_batch_wait_ms=5000, batch_gap_ms=60)
     scheduler = Scheduler(None, SimpleNamespace(max_loaded=8), settings, Metrics())  # type: ignore[arg-type]

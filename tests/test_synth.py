@@ -10,14 +10,14 @@ from datetime import date, datetime
 import pytest
 from PIL import Image
 
-from extractor_energy.barcode import barcode_amount, barcode_problems, digitable_line, line_problems
-from extractor_energy.schema import ALL_FIELDS, NORMALISERS, BillData, coerce_bill
+from extractor_energy.domain.barcode import barcode_amount, barcode_problems, digitable_line, line_problems
+from extractor_energy.domain.schema import ALL_FIELDS, NORMALISERS, BillData, coerce_bill
 from extractor_energy.synth import LAYOUTS, generate_bill, make_content, write_dataset
 from extractor_energy.synth.__main__ import main as synth_main
 from extractor_energy.synth.canvas import FONT_DIR, page_size_px
-from extractor_energy.synth.cli import add_synth_arguments
+from extractor_energy.cli.synth import add_synth_arguments
 from extractor_energy.synth.fmt import brl
-from extractor_energy.normalize import month as month_norm
+from extractor_energy.domain.normalize import month as month_norm
 from extractor_energy.synth import fmt
 from extractor_energy.synth.profiles import family_of
 from extractor_energy.synth.variants import MONTH_STYLES

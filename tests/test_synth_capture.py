@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from extractor_energy.datasets import prepare_dataset
-from extractor_energy.documents import DocumentLimits, load_document, sniff
-from extractor_energy.schema import coerce_bill
+from extractor_energy.training.datasets import prepare_dataset
+from extractor_energy.documents.decode import DocumentLimits, load_document, sniff
+from extractor_energy.domain.schema import coerce_bill
 from extractor_energy.synth import generate_bill, write_dataset
 from extractor_energy.synth.canvas import DrawnField
 from extractor_energy.synth.capture import MIX_SHARES, _hidden, capture, hide, pick_mode, pick_physical
@@ -138,8 +138,8 @@ def test_phone_formats_load_like_uploads(tmp_path, fmt: str, kind: str) -> None:
 
 def test_hidden_annotations_stay_consistent_for_the_checks() -> None:
     """Hiding fields never makes an annotation contradict itself (the consistency checks stay quiet)."""
-    from extractor_energy.checks import check_bill
-    from extractor_energy.schema import BillData
+    from extractor_energy.domain.checks import check_bill
+    from extractor_energy.domain.schema import BillData
 
     noisy = []
     for seed in range(80):

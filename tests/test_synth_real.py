@@ -3,7 +3,7 @@ families, captures with hidden fields (issue 12). Few bills per test to keep it 
 
 from __future__ import annotations
 
-from extractor_energy.normalize import full_date, money, month
+from extractor_energy.domain.normalize import full_date, money, month
 from extractor_energy.synth import fmt, generate_bill, make_content
 from extractor_energy.synth.identity import _cnpj_check, identity_for
 

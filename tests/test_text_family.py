@@ -16,15 +16,16 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image, ImageDraw, ImageFont
 
-from extractor_energy import embedded, page_text
+from extractor_energy.engine import embedded
+from extractor_energy.documents import page_text
 from extractor_energy.api.app import create_app
 from extractor_energy.config import Settings
-from extractor_energy.page_text import OcrEngine, PageTextReader, TextBox, compact, rebuild_lines
+from extractor_energy.documents.page_text import OcrEngine, PageTextReader, TextBox, compact, rebuild_lines
 
 from .conftest import bill_image, bill_text, install_adapter, jpeg_bytes
 from .live_server import live_server, test_settings
 
-FONT = Path(page_text.__file__).parent / "synth" / "fonts" / "DejaVuSans.ttf"
+FONT = Path(page_text.__file__).parents[1] / "synth" / "fonts" / "DejaVuSans.ttf"
 A, B = {"cod_cliente": "111"}, {"cod_cliente": "222"}
 
 #: label/value pairs printed on one line each, value far to the right, plus a second column on the left
@@ -125,7 +126,7 @@ class CountingReader(PageTextReader):
 
 
 def test_pdf_text_layer_is_used_without_ocr():
-    from extractor_energy.documents import DocumentLimits, load_document
+    from extractor_energy.documents.decode import DocumentLimits, load_document
 
     document = load_document(text_pdf(bill_text(3)), DocumentLimits())
     reader = CountingReader()
@@ -135,7 +136,7 @@ def test_pdf_text_layer_is_used_without_ocr():
 
 
 def test_pdf_page_without_text_is_ocrd():
-    from extractor_energy.documents import DocumentLimits, load_document
+    from extractor_energy.documents.decode import DocumentLimits, load_document
 
     buf = io.BytesIO()
     labelled_page().save(buf, "PDF")  # an image-only PDF, like a scanner's
@@ -177,7 +178,7 @@ def test_an_explicit_model_is_never_switched(tmp_path):
 
 
 def test_choose_model_fakes_cuda_through_torch(monkeypatch, tmp_path):
-    from extractor_energy import model
+    from extractor_energy.engine import model
 
     monkeypatch.setattr(model.torch.cuda, "is_available", lambda: True)
     assert model.choose_model(Settings(model="auto", cache_dir=tmp_path, _env_file=None)).name == embedded.DEFAULT_VLM_ID

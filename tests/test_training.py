@@ -148,7 +148,7 @@ def test_prepare_validates_normalises_and_reports_bad_rows(tmp_path: Path, capsy
         for row in more:
             fh.write(json.dumps({**row, "image": str(data / "equatorial_go" / "more" / row["image"])}) + "\n")
     assert prepare(data, out, "--val-fraction", "0.25", "--seed", "3") == 0  # replaces the folder
-    from extractor_energy.datasets import _hash_split
+    from extractor_energy.training.datasets import _hash_split
 
     def splits(folder: Path) -> dict[str, str]:
         return {r["id"]: name for name in ("train", "val") for r in read_rows(folder / f"{name}.jsonl")}
@@ -274,7 +274,7 @@ def checkpoints_cleaned(runs: Path) -> bool:
 def test_resume_from_checkpoint_matches_an_uninterrupted_run(memorise_dataset: Path, tiny_model_dir: Path, tmp_path: Path) -> None:
     from safetensors.torch import load_file
 
-    from extractor_energy.training_run import TrainConfig, TrainingError, run_training
+    from extractor_energy.training.run import TrainConfig, TrainingError, run_training
 
     config = TrainConfig(rank=8, alpha=16, dropout=0.0, learning_rate=1e-2, batch_size=2, grad_accum=1, max_steps=8,
                          save_every=3, max_pixels=TINY_PIXELS, eval_before=False, eval_after=False)
@@ -324,7 +324,7 @@ def test_train_refuses_a_data_set_of_another_key(memorise_dataset: Path, tmp_pat
 
 
 def test_publish_replaces_atomically_and_cleans_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from extractor_energy import publish
+    from extractor_energy.adapters import publish
 
     target = tmp_path / "equatorial_go"
     for version, exchange in (("v1", True), ("v2", True), ("v3", False)):
@@ -347,7 +347,7 @@ def test_text_family_trains_on_stored_page_text_and_publishes_a_servable_adapter
 ) -> None:
     """PDF bills: page text comes from the text layer at preparation, is stored, and training never OCRs."""
     from extractor_energy.synth import write_dataset
-    from extractor_energy import page_text
+    from extractor_energy.documents import page_text
 
     write_dataset(tmp_path / "data", "EQUATORIAL", "GO", 6, seed=4, fmt="pdf")
     assert prepare(tmp_path / "data", tmp_path / "ds", "--val-fraction", "0.3", page_text=True) == 0
@@ -373,8 +373,8 @@ def test_text_family_trains_on_stored_page_text_and_publishes_a_servable_adapter
 
 
 def test_forty_bills_keep_at_least_ten_for_validation() -> None:
-    from extractor_energy.datasets import DatasetRow, _split
-    from extractor_energy.schema import BillData
+    from extractor_energy.training.datasets import DatasetRow, _split
+    from extractor_energy.domain.schema import BillData
 
     rows = [DatasetRow(id=f"{i:016x}", images=[], key="equatorial_go", source="", data=BillData()) for i in range(40)]
     split = _split(rows, 0.1, seed=0)

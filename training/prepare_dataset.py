@@ -17,10 +17,10 @@ import sys
 from pathlib import Path
 
 try:
-    from extractor_energy.datasets import DatasetError, prepare_dataset
+    from extractor_energy.training.datasets import DatasetError, prepare_dataset
 except ImportError:  # run from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from extractor_energy.datasets import DatasetError, prepare_dataset
+    from extractor_energy.training.datasets import DatasetError, prepare_dataset
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from extractor_energy.config import Settings
-    from extractor_energy.datasets import decode_check_limits
+    from extractor_energy.training.datasets import decode_check_limits
 
     overrides = {} if args.max_pdf_pages is None else {"max_pdf_pages": args.max_pdf_pages}
     limits = decode_check_limits(Settings(**overrides))

@@ -22,10 +22,10 @@ import sys
 from pathlib import Path
 
 try:
-    from extractor_energy.training_run import DEFAULT_CONFIG, TrainConfig, TrainingError, run_training
+    from extractor_energy.training.run import DEFAULT_CONFIG, TrainConfig, TrainingError, run_training
 except ImportError:  # run from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from extractor_energy.training_run import DEFAULT_CONFIG, TrainConfig, TrainingError, run_training
+    from extractor_energy.training.run import DEFAULT_CONFIG, TrainConfig, TrainingError, run_training
 
 
 def _bool(text: str) -> bool | str:
@@ -113,8 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     if overrides["eval_after"] is False:
         overrides["eval_before"] = False
     config_path = args.config or (DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None)
-    from extractor_energy.datasets import DatasetError
-    from extractor_energy.model import ModelLoadError
+    from extractor_energy.training.datasets import DatasetError
+    from extractor_energy.engine.model import ModelLoadError
 
     steps_seen = [0]
     try:

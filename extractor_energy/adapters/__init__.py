@@ -4,7 +4,7 @@ Only :class:`AdapterRegistry` changes what is loaded in the model (through the L
 it does so from the scheduler's worker thread, between two ``generate`` calls.
 """
 
-from .registry import AdapterRegistry, Lease
-from .validation import AdapterInvalid, ValidatedAdapter, validate_adapter_dir
+from extractor_energy.adapters.registry import AdapterRegistry, Lease
+from extractor_energy.adapters.validation import AdapterInvalid, ValidatedAdapter, validate_adapter_dir
 
 __all__ = ["AdapterRegistry", "Lease", "AdapterInvalid", "ValidatedAdapter", "validate_adapter_dir"]

@@ -21,9 +21,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from ..keys import InvalidKey, parse_key
-from ..metrics import Metrics
-from .validation import DEFAULT_MAX_ADAPTER_BYTES, AdapterInvalid, ModelSpec, ValidatedAdapter, validate_adapter_dir
+from extractor_energy.domain.keys import InvalidKey, parse_key
+from extractor_energy.metrics import Metrics
+from extractor_energy.adapters.validation import DEFAULT_MAX_ADAPTER_BYTES, AdapterInvalid, ModelSpec, ValidatedAdapter, validate_adapter_dir
 
 log = logging.getLogger(__name__)
 #: Registry key of the fallback adapter (``EXTRACTOR_FALLBACK_ADAPTER``): not a ``<concessionaria>_<uf>``
@@ -78,7 +78,7 @@ class Lease:
 
 def _field_set(metadata: dict[str, Any] | None) -> tuple[str, ...] | None:
     """Fields an adapter's trainer says it writes (``fields`` in its metadata), if a valid subset of the contract."""
-    from ..schema import ALL_FIELDS
+    from extractor_energy.domain.schema import ALL_FIELDS
 
     fields = (metadata or {}).get("fields")
     if not isinstance(fields, list) or not fields or not set(fields) <= set(ALL_FIELDS) or set(fields) == set(ALL_FIELDS):

@@ -18,10 +18,10 @@ import time
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..metrics import Metrics
-from .catalog import FALLBACK_KEY, AdapterCatalog, AdapterVersion, Lease
-from .residency import LoadFailure, ResidencyManager
-from .validation import DEFAULT_MAX_ADAPTER_BYTES, ModelSpec, ValidatedAdapter
+from extractor_energy.metrics import Metrics
+from extractor_energy.adapters.catalog import FALLBACK_KEY, AdapterCatalog, AdapterVersion, Lease
+from extractor_energy.adapters.residency import LoadFailure, ResidencyManager
+from extractor_energy.adapters.validation import DEFAULT_MAX_ADAPTER_BYTES, ModelSpec, ValidatedAdapter
 
 __all__ = ["FALLBACK_KEY", "AdapterLoader", "AdapterRegistry", "Lease"]
 log = logging.getLogger(__name__)

@@ -24,7 +24,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable, Generic, Iterable, TypeVar
 
-from ..metrics import Metrics
+from extractor_energy.metrics import Metrics
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

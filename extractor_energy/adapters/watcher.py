@@ -15,7 +15,7 @@ import time
 
 from watchfiles import watch
 
-from .registry import AdapterRegistry
+from extractor_energy.adapters.registry import AdapterRegistry
 
 log = logging.getLogger(__name__)
 

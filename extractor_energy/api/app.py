@@ -9,26 +9,26 @@ from typing import AsyncIterator
 
 from fastapi import APIRouter, FastAPI
 
-from .. import __version__
-from ..adapters import AdapterRegistry
-from ..adapters.validation import ModelSpec, with_source
-from ..adapters.watcher import AdapterWatcher
-from ..config import Settings, get_settings
-from ..constrained import schema_constraint_factory
-from ..metrics import Metrics
-from ..model import LoadedModel, load_model, model_spec
-from ..packaged import fallback_adapter_dir, packaged_adapters_dir
-from ..page_text import PageTextPool, PageTextReader
-from ..scheduler import Scheduler
-from ..service import ExtractionService
-from .admission import AdmissionMiddleware
-from .auth import install_security
-from .offline_docs import install_offline_docs
-from .errors import OneLineStartupFailure, install_error_handlers
-from .routes_adapters import router as adapters_router
-from .routes_extract import router as extract_router
-from .routes_review import router as review_router
-from .routes_health import router as health_router
+from extractor_energy import __version__
+from extractor_energy.adapters import AdapterRegistry
+from extractor_energy.adapters.validation import ModelSpec, with_source
+from extractor_energy.adapters.watcher import AdapterWatcher
+from extractor_energy.config import Settings, get_settings
+from extractor_energy.engine.constrained import schema_constraint_factory
+from extractor_energy.metrics import Metrics
+from extractor_energy.engine.model import LoadedModel, load_model, model_spec
+from extractor_energy.adapters.packaged import fallback_adapter_dir, packaged_adapters_dir
+from extractor_energy.documents.page_text import PageTextPool, PageTextReader
+from extractor_energy.engine.scheduler import Scheduler
+from extractor_energy.extraction.service import ExtractionService
+from extractor_energy.api.admission import AdmissionMiddleware
+from extractor_energy.api.auth import install_security
+from extractor_energy.api.offline_docs import install_offline_docs
+from extractor_energy.api.errors import OneLineStartupFailure, install_error_handlers
+from extractor_energy.api.routes_adapters import router as adapters_router
+from extractor_energy.api.routes_extract import router as extract_router
+from extractor_energy.api.routes_review import router as review_router
+from extractor_energy.api.routes_health import router as health_router
 
 log = logging.getLogger(__name__)
 

@@ -39,13 +39,13 @@ from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .offline_docs import ASSET_PATHS as DOCS_ASSET_PATHS
-from .routes_review import UI_PAGE_PATHS
+from extractor_energy.api.offline_docs import ASSET_PATHS as DOCS_ASSET_PATHS
+from extractor_energy.api.routes_review import UI_PAGE_PATHS
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from ..config import Settings
+    from extractor_energy.config import Settings
 
 log = logging.getLogger(__name__)
 

@@ -18,15 +18,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..errors import (
+from extractor_energy.errors import (
     BadKey, ClientGone, DocumentError, DocumentProblem, ExtractionError, InferenceFailed, ServerFull, ShuttingDown,
     TimedOut,
 )
-from ..metrics import key_label
-from .public_text import clip, public_detail
+from extractor_energy.metrics import key_label
+from extractor_energy.api.public_text import clip, public_detail
 
 if TYPE_CHECKING:
-    from ..service import ExtractionService
+    from extractor_energy.extraction.service import ExtractionService
 
 log = logging.getLogger(__name__)
 

@@ -7,9 +7,9 @@ import asyncio
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from .errors import ApiError
-from .public_text import clip, public_detail
-from .schemas import AdapterInfo, ErrorResponse
+from extractor_energy.api.errors import ApiError
+from extractor_energy.api.public_text import clip, public_detail
+from extractor_energy.api.schemas import AdapterInfo, ErrorResponse
 
 router = APIRouter(prefix="/adapters", tags=["adapters"])
 

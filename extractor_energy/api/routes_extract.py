@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 
-from ..errors import DocumentError, DocumentProblem
-from ..service import ExtractionService
-from .errors import ApiError, count_extraction
-from .routes_review import queue_for_review
-from .schemas import ErrorResponse, ExtractResponse
+from extractor_energy.errors import DocumentError, DocumentProblem
+from extractor_energy.extraction.service import ExtractionService
+from extractor_energy.api.errors import ApiError, count_extraction
+from extractor_energy.api.routes_review import queue_for_review
+from extractor_energy.api.schemas import ErrorResponse, ExtractResponse
 
 router = APIRouter(tags=["extraction"])
 _CHUNK = 1024 * 1024

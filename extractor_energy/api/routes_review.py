@@ -17,12 +17,12 @@ from typing import Any
 from fastapi import APIRouter, Body, File, Form, Request, UploadFile
 from starlette.responses import Response
 
-from ..datasets import normalise_annotation
-from ..review_queue import ReviewError, ReviewNotFound, ReviewQueue
-from ..schema import ALL_FIELDS, ContractError
-from ..service import ExtractionService
-from .errors import ApiError, count_extraction
-from .public_text import clip
+from extractor_energy.training.datasets import normalise_annotation
+from extractor_energy.extraction.review_queue import ReviewError, ReviewNotFound, ReviewQueue
+from extractor_energy.domain.schema import ALL_FIELDS, ContractError
+from extractor_energy.extraction.service import ExtractionService
+from extractor_energy.api.errors import ApiError, count_extraction
+from extractor_energy.api.public_text import clip
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from ..schema import BillData
+from extractor_energy.domain.schema import BillData
 
 
 class Warning_(BaseModel):

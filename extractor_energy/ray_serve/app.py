@@ -10,11 +10,11 @@ from fastapi import FastAPI
 from ray import serve
 from ray.serve import Application
 
-from ..config import Settings
-from . import BOARD_DEPLOYMENT, INGRESS_DEPLOYMENT, MODEL_DEPLOYMENT
-from .board import ReplicaBoard
-from .ingress import build_ingress_app
-from .replica import ModelReplica
+from extractor_energy.config import Settings
+from extractor_energy.ray_serve import BOARD_DEPLOYMENT, INGRESS_DEPLOYMENT, MODEL_DEPLOYMENT
+from extractor_energy.ray_serve.board import ReplicaBoard
+from extractor_energy.ray_serve.ingress import build_ingress_app
+from extractor_energy.ray_serve.replica import ModelReplica
 
 log = logging.getLogger(__name__)
 APP_NAME = "extractor"

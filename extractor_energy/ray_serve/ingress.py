@@ -24,15 +24,15 @@ from ray.serve.exceptions import BackPressureError, RequestCancelledError
 from ray.serve.handle import DeploymentHandle
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .. import __version__
-from ..api.app import DESCRIPTION, install_api
-from ..api.public_text import clip, public_detail
-from ..api.schemas import AdapterInfo, ErrorResponse
-from ..config import Settings
-from ..keys import InvalidKey, make_key
-from ..metrics import Metrics
-from . import REPLICA_HEADER, RESIDENT_HEADER
-from .replica import REPORT_INTERVAL_S, ReplicaAnswer
+from extractor_energy import __version__
+from extractor_energy.api.app import DESCRIPTION, install_api
+from extractor_energy.api.public_text import clip, public_detail
+from extractor_energy.api.schemas import AdapterInfo, ErrorResponse
+from extractor_energy.config import Settings
+from extractor_energy.domain.keys import InvalidKey, make_key
+from extractor_energy.metrics import Metrics
+from extractor_energy.ray_serve import REPLICA_HEADER, RESIDENT_HEADER
+from extractor_energy.ray_serve.replica import REPORT_INTERVAL_S, ReplicaAnswer
 
 log = logging.getLogger(__name__)
 _CALL_SLACK_S = 10.0  # beyond EXTRACTOR_REQUEST_TIMEOUT_S (the replica answers 504 itself by then)

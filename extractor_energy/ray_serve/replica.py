@@ -22,14 +22,14 @@ from typing import Any
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
-from ..adapters.watcher import AdapterWatcher
-from ..api.app import build_service
-from ..config import Settings
-from ..keys import InvalidKey, make_key
-from ..metrics import Metrics
-from ..model import load_model
-from ..packaged import fallback_adapter_dir
-from .errors import PortableError
+from extractor_energy.adapters.watcher import AdapterWatcher
+from extractor_energy.api.app import build_service
+from extractor_energy.config import Settings
+from extractor_energy.domain.keys import InvalidKey, make_key
+from extractor_energy.metrics import Metrics
+from extractor_energy.engine.model import load_model
+from extractor_energy.adapters.packaged import fallback_adapter_dir
+from extractor_energy.ray_serve.errors import PortableError
 
 log = logging.getLogger(__name__)
 REPORT_INTERVAL_S = 1.0  # replicas report, and the ingress reads the board, this often

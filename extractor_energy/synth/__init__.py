@@ -8,11 +8,11 @@ screenshot, scan) with the fields that capture hides, ``write_dataset`` writes i
 
 from __future__ import annotations
 
-from .bill import SyntheticBill, generate_bill
-from .canvas import DrawnField
-from .capture import Capture, capture
-from .content import BillContent, make_content
-from .layouts import LAYOUTS
-from .writer import write_dataset
+from extractor_energy.synth.bill import SyntheticBill, generate_bill
+from extractor_energy.synth.canvas import DrawnField
+from extractor_energy.synth.capture import Capture, capture
+from extractor_energy.synth.content import BillContent, make_content
+from extractor_energy.synth.layouts import LAYOUTS
+from extractor_energy.synth.writer import write_dataset
 
 __all__ = ["BillContent", "Capture", "DrawnField", "capture", "LAYOUTS", "SyntheticBill", "generate_bill", "make_content", "write_dataset"]

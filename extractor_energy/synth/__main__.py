@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .cli import add_synth_arguments, run_synth
+from extractor_energy.cli.synth import add_synth_arguments, run_synth
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,12 +6,12 @@ from dataclasses import dataclass, field
 
 from PIL import Image
 
-from ..keys import BillKey
-from ..schema import BillData
-from .canvas import DrawnField, Page
-from .content import BillContent, make_content
-from .layouts import draw_pages
-from .raster import render_page
+from extractor_energy.domain.keys import BillKey
+from extractor_energy.domain.schema import BillData
+from extractor_energy.synth.canvas import DrawnField, Page
+from extractor_energy.synth.content import BillContent, make_content
+from extractor_energy.synth.layouts import draw_pages
+from extractor_energy.synth.raster import render_page
 
 
 @dataclass

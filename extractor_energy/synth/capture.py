@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageOps
 
-from . import scene
-from .bill import SyntheticBill
-from .canvas import DrawnField, font
-from .raster import render_page
+from extractor_energy.synth import scene
+from extractor_energy.synth.bill import SyntheticBill
+from extractor_energy.synth.canvas import DrawnField, font
+from extractor_energy.synth.raster import render_page
 
 MODES = ("none", "scan", "photo", "screenshot", "mix")
 #: Shares of capture kinds over 145 real bills (photo 68 %, screenshot 15 %, scanner app 8 %, clean 6 %;

@@ -11,10 +11,10 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageOps
 
-from .bill import generate_bill
-from .canvas import font
-from .capture import capture
-from .content import make_content
+from extractor_energy.synth.bill import generate_bill
+from extractor_energy.synth.canvas import font
+from extractor_energy.synth.capture import capture
+from extractor_energy.synth.content import make_content
 
 #: (key, physical, capture mode, capture seed, flag the bill should show or None).
 SAMPLES = [

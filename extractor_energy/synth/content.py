@@ -11,16 +11,16 @@ import random
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from ..barcode import digitable_line, make_barcode, mod11
-from ..keys import BillKey, parse_key
-from ..schema import BillData
-from . import fmt
-from .charges import Item, Tax, Usage, energy_items, other_item, taxes_for
-from .identity import Identity, identity_for
-from .people import make_customer
-from .places import STATES
-from .profiles import Profile, profile_for
-from .variants import PrintStyle, print_style
+from extractor_energy.domain.barcode import digitable_line, make_barcode, mod11
+from extractor_energy.domain.keys import BillKey, parse_key
+from extractor_energy.domain.schema import BillData
+from extractor_energy.synth import fmt
+from extractor_energy.synth.charges import Item, Tax, Usage, energy_items, other_item, taxes_for
+from extractor_energy.synth.identity import Identity, identity_for
+from extractor_energy.synth.people import make_customer
+from extractor_energy.synth.places import STATES
+from extractor_energy.synth.profiles import Profile, profile_for
+from extractor_energy.synth.variants import PrintStyle, print_style
 
 _CLASSES = [("RESIDENCIAL", 0.745), ("COMERCIAL", 0.13), ("RURAL", 0.06), ("INDUSTRIAL", 0.03),
             ("PODER PUBLICO", 0.03), ("SERVICO PUBLICO", 0.005)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from ..normalize import MONTHS_PT
+from extractor_energy.domain.normalize import MONTHS_PT
 
 MONTH_NAMES = ["Janeiro", "Fevereiro", "Março", "Abril", "Maio", "Junho", "Julho", "Agosto",
                "Setembro", "Outubro", "Novembro", "Dezembro"]

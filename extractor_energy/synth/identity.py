@@ -13,7 +13,7 @@ import random
 from dataclasses import dataclass
 from functools import lru_cache
 
-from .places import STATES
+from extractor_energy.synth.places import STATES
 
 Color = tuple[int, int, int]
 

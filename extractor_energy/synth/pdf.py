@@ -8,7 +8,7 @@ from pathlib import Path
 
 from fpdf import FPDF
 
-from .canvas import FACE_FILES, Page
+from extractor_energy.synth.canvas import FACE_FILES, Page
 
 _FIXED_DATE = datetime(2025, 1, 1, tzinfo=timezone.utc)  # fixed: same pages -> same bytes
 _FAMILY = {"sans": "DejaVu", "mono": "DejaVuMono"}

@@ -8,7 +8,7 @@ from functools import lru_cache
 
 from faker import Faker
 
-from .places import STATES
+from extractor_energy.synth.places import STATES
 
 _STREET_TYPES = ["RUA"] * 6 + ["AVENIDA"] * 2 + ["TRAVESSA", "ALAMEDA", "ESTRADA"]
 _BUSINESSES = ["MERCADINHO", "PADARIA", "AUTO PEÇAS", "DROGARIA", "RESTAURANTE", "OFICINA MECÂNICA",

@@ -6,7 +6,7 @@ from functools import lru_cache
 
 from PIL import Image, ImageDraw, ImageFilter
 
-from .canvas import Page, font, page_size_px
+from extractor_energy.synth.canvas import Page, font, page_size_px
 
 
 @lru_cache(maxsize=8192)

@@ -12,7 +12,7 @@ import math
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from .canvas import font
+from extractor_energy.synth.canvas import font
 
 Rng = np.random.Generator
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from . import fmt
+from extractor_energy.synth import fmt
 
 #: Reference-month styles each family prints (first = most common); see fmt.month.
 MONTH_STYLES: dict[str, tuple[str, ...]] = {

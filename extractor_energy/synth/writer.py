@@ -17,10 +17,10 @@ from typing import Callable
 
 from PIL import Image
 
-from ..keys import make_key
-from .bill import generate_bill
-from .capture import MODES, Capture, capture, hide, pick_mode, pick_physical, store
-from .pdf import write_pdf
+from extractor_energy.domain.keys import make_key
+from extractor_energy.synth.bill import generate_bill
+from extractor_energy.synth.capture import MODES, Capture, capture, hide, pick_mode, pick_physical, store
+from extractor_energy.synth.pdf import write_pdf
 
 FORMATS = ("jpg", "png", "pdf", "mpo", "heic")
 ANNOTATIONS = "annotations.jsonl"

@@ -12,8 +12,8 @@ import random
 from importlib import import_module
 from typing import Callable
 
-from ..canvas import Page
-from ..content import BillContent
+from extractor_energy.synth.canvas import Page
+from extractor_energy.synth.content import BillContent
 
 LAYOUTS = ("equatorial", "enel", "cemig", "light", "cpfl", "energisa", "copel", "generic")
 PHYSICAL = ("a4", "roll")

@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from ..canvas import BLACK, WHITE, Color, Page, measure
+from extractor_energy.synth.canvas import BLACK, WHITE, Color, Page, measure
 
 if TYPE_CHECKING:
-    from ..content import BillContent
+    from extractor_energy.synth.content import BillContent
 
 
 @dataclass(frozen=True)

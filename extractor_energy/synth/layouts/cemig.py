@@ -3,16 +3,16 @@
 
 from __future__ import annotations
 
-from ..canvas import WHITE, Page
-from ..content import BillContent
-from .. import fmt
-from .blocks import Style, band, boxed, label_value, table, styled
-from .history import history_bars
-from .marks import logo, qr_block
-from .page2 import second_page
-from .sections import (customer, flag_line, gd_box, items_table, messages_box, nf_block, reaviso, tariff_lines,
+from extractor_energy.synth.canvas import WHITE, Page
+from extractor_energy.synth.content import BillContent
+from extractor_energy.synth import fmt
+from extractor_energy.synth.layouts.blocks import Style, band, boxed, label_value, table, styled
+from extractor_energy.synth.layouts.history import history_bars
+from extractor_energy.synth.layouts.marks import logo, qr_block
+from extractor_energy.synth.layouts.page2 import second_page
+from extractor_energy.synth.layouts.sections import (customer, flag_line, gd_box, items_table, messages_box, nf_block, reaviso, tariff_lines,
                        tax_table, utility_lines)
-from .slip import slip
+from extractor_energy.synth.layouts.slip import slip
 
 STYLE = Style(primary=(0, 122, 90), secondary=(140, 200, 170), light=(226, 243, 236), accent=(250, 200, 20), radius=0.8)
 MONTH = "abbr"

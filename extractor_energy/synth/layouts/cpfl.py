@@ -10,15 +10,15 @@ from __future__ import annotations
 import random
 from dataclasses import replace
 
-from ..canvas import WHITE, Page
-from ..content import BillContent
-from .. import fmt
-from .blocks import Style, band, boxed, label_value, run, table, styled
-from .history import history_table
-from .marks import logo, qr_block
-from .page2 import second_page
-from .sections import customer, flag_line, gd_box, items_table, messages_box, nf_block, reaviso, tariff_lines, tax_table
-from .slip import slip
+from extractor_energy.synth.canvas import WHITE, Page
+from extractor_energy.synth.content import BillContent
+from extractor_energy.synth import fmt
+from extractor_energy.synth.layouts.blocks import Style, band, boxed, label_value, run, table, styled
+from extractor_energy.synth.layouts.history import history_table
+from extractor_energy.synth.layouts.marks import logo, qr_block
+from extractor_energy.synth.layouts.page2 import second_page
+from extractor_energy.synth.layouts.sections import customer, flag_line, gd_box, items_table, messages_box, nf_block, reaviso, tariff_lines, tax_table
+from extractor_energy.synth.layouts.slip import slip
 
 STYLE = Style(primary=(0, 84, 166), secondary=(0, 160, 220), light=(222, 235, 248), accent=(0, 150, 160), radius=1.5)
 MONTH = "name"

@@ -3,16 +3,16 @@
 
 from __future__ import annotations
 
-from ..canvas import Page
-from ..content import BillContent
-from .. import fmt
-from .blocks import Style, band, boxed, label_value, run, table, styled
-from .history import history_bars
-from .marks import logo, qr_block
-from .page2 import second_page
-from .sections import (customer, flag_line, gd_box, items_table, messages_box, nf_block, reaviso, tariff_lines,
+from extractor_energy.synth.canvas import Page
+from extractor_energy.synth.content import BillContent
+from extractor_energy.synth import fmt
+from extractor_energy.synth.layouts.blocks import Style, band, boxed, label_value, run, table, styled
+from extractor_energy.synth.layouts.history import history_bars
+from extractor_energy.synth.layouts.marks import logo, qr_block
+from extractor_energy.synth.layouts.page2 import second_page
+from extractor_energy.synth.layouts.sections import (customer, flag_line, gd_box, items_table, messages_box, nf_block, reaviso, tariff_lines,
                        tax_table, utility_lines)
-from .slip import slip
+from extractor_energy.synth.layouts.slip import slip
 
 STYLE = Style(primary=(0, 133, 73), secondary=(110, 185, 230), light=(214, 236, 250), accent=(20, 30, 70), radius=2.0)
 MONTH = "num"

@@ -10,16 +10,16 @@ from __future__ import annotations
 import random
 from dataclasses import replace
 
-from ..canvas import Page
-from ..content import BillContent
-from .. import fmt
-from .blocks import Style, band, boxed, table, styled
-from .history import history_bars
-from .marks import logo, qr_block
-from .page2 import second_page
-from .sections import (customer, flag_line, gd_box, items_table, messages_box, nf_block, reaviso, tariff_lines,
+from extractor_energy.synth.canvas import Page
+from extractor_energy.synth.content import BillContent
+from extractor_energy.synth import fmt
+from extractor_energy.synth.layouts.blocks import Style, band, boxed, table, styled
+from extractor_energy.synth.layouts.history import history_bars
+from extractor_energy.synth.layouts.marks import logo, qr_block
+from extractor_energy.synth.layouts.page2 import second_page
+from extractor_energy.synth.layouts.sections import (customer, flag_line, gd_box, items_table, messages_box, nf_block, reaviso, tariff_lines,
                        tax_table, utility_lines)
-from .slip import slip
+from extractor_energy.synth.layouts.slip import slip
 
 STYLE = Style(primary=(0, 133, 62), secondary=(120, 195, 120), light=(232, 245, 232), accent=(250, 190, 0), radius=2.5)
 MONTH = "abbr2"

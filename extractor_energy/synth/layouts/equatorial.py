@@ -3,16 +3,16 @@ three boxes "Conta mês" (``7/2025``) / "Total a pagar" / "Vencimento", "Datas d
 
 from __future__ import annotations
 
-from ..canvas import WHITE, Page
-from ..content import BillContent
-from .. import fmt
-from .blocks import Style, band, boxed, table, styled
-from .history import history_table
-from .marks import logo, qr_block
-from .page2 import second_page
-from .sections import (customer, flag_line, gd_box, items_table, messages_box, nf_block, reaviso, tariff_lines,
+from extractor_energy.synth.canvas import WHITE, Page
+from extractor_energy.synth.content import BillContent
+from extractor_energy.synth import fmt
+from extractor_energy.synth.layouts.blocks import Style, band, boxed, table, styled
+from extractor_energy.synth.layouts.history import history_table
+from extractor_energy.synth.layouts.marks import logo, qr_block
+from extractor_energy.synth.layouts.page2 import second_page
+from extractor_energy.synth.layouts.sections import (customer, flag_line, gd_box, items_table, messages_box, nf_block, reaviso, tariff_lines,
                        tax_table, utility_lines)
-from .slip import slip
+from extractor_energy.synth.layouts.slip import slip
 
 STYLE = Style(primary=(0, 75, 145), secondary=(200, 30, 45), light=(228, 236, 246), accent=(245, 130, 32))
 MONTH = "short"

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from ..canvas import Page
-from ..content import BillContent
-from .. import fmt
-from .blocks import Style, table
+from extractor_energy.synth.canvas import Page
+from extractor_energy.synth.content import BillContent
+from extractor_energy.synth import fmt
+from extractor_energy.synth.layouts.blocks import Style, table
 
 
 def history_table(page: Page, x: float, y: float, w: float, c: BillContent, style: Style, month_style: str = "num",

@@ -3,16 +3,16 @@
 
 from __future__ import annotations
 
-from ..canvas import WHITE, Page
-from ..content import BillContent
-from .. import fmt
-from .blocks import Style, band, label_value, table, styled
-from .history import history_table
-from .marks import logo, qr_block
-from .page2 import second_page
-from .sections import (customer, flag_line, gd_box, items_table, messages_box, nf_block, reaviso, tariff_lines,
+from extractor_energy.synth.canvas import WHITE, Page
+from extractor_energy.synth.content import BillContent
+from extractor_energy.synth import fmt
+from extractor_energy.synth.layouts.blocks import Style, band, label_value, table, styled
+from extractor_energy.synth.layouts.history import history_table
+from extractor_energy.synth.layouts.marks import logo, qr_block
+from extractor_energy.synth.layouts.page2 import second_page
+from extractor_energy.synth.layouts.sections import (customer, flag_line, gd_box, items_table, messages_box, nf_block, reaviso, tariff_lines,
                        tax_table, utility_lines)
-from .slip import slip
+from extractor_energy.synth.layouts.slip import slip
 
 STYLE = Style(primary=(225, 100, 15), secondary=(70, 70, 70), light=(253, 236, 222), accent=(250, 180, 0), radius=0.0)
 MONTH = "num"

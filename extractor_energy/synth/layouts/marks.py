@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from ..canvas import WHITE, Color, Page
+from extractor_energy.synth.canvas import WHITE, Color, Page
 
 _I25 = ["nnwwn", "wnnnw", "nwnnw", "wwnnn", "nnwnw", "wnwnn", "nwwnn", "nnnww", "wnnwn", "nwnwn"]
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import random
 
-from ..canvas import WHITE, Page
-from ..content import BillContent
-from .. import fmt
-from ..charges import FLAG_ADDITION, FLAG_WORDS
-from .blocks import Style, band, paragraph, run, table
-from .history import history_bars, history_table
-from .marks import logo
+from extractor_energy.synth.canvas import WHITE, Page
+from extractor_energy.synth.content import BillContent
+from extractor_energy.synth import fmt
+from extractor_energy.synth.charges import FLAG_ADDITION, FLAG_WORDS
+from extractor_energy.synth.layouts.blocks import Style, band, paragraph, run, table
+from extractor_energy.synth.layouts.history import history_bars, history_table
+from extractor_energy.synth.layouts.marks import logo
 
 _NOTICES = [
     "Bandeiras tarifárias: a bandeira verde indica condições favoráveis de geração; as bandeiras amarela e vermelha "

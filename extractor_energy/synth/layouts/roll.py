@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import random
 
-from ..canvas import WHITE, Overprint, Page
-from ..content import BillContent
-from .. import fmt
-from .blocks import Style, band, dashed, table
-from .history import history_table
-from .marks import barcode, logo, qr_block
-from .sections import customer, flag_line, gd_box, items_table, reaviso, tariff_lines, tax_table
+from extractor_energy.synth.canvas import WHITE, Overprint, Page
+from extractor_energy.synth.content import BillContent
+from extractor_energy.synth import fmt
+from extractor_energy.synth.layouts.blocks import Style, band, dashed, table
+from extractor_energy.synth.layouts.history import history_table
+from extractor_energy.synth.layouts.marks import barcode, logo, qr_block
+from extractor_energy.synth.layouts.sections import customer, flag_line, gd_box, items_table, reaviso, tariff_lines, tax_table
 
 #: Families whose roll printers use a monospaced (Courier/dot-matrix-like) font; the others print proportional.
 MONO = {"equatorial", "enel", "generic"}

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from ..canvas import WHITE, Page
-from ..charges import FLAG_WORDS
-from ..content import BillContent
-from .. import fmt
-from .blocks import Part, Style, band, paragraph, run, table, wrap
+from extractor_energy.synth.canvas import WHITE, Page
+from extractor_energy.synth.charges import FLAG_WORDS
+from extractor_energy.synth.content import BillContent
+from extractor_energy.synth import fmt
+from extractor_energy.synth.layouts.blocks import Part, Style, band, paragraph, run, table, wrap
 
 CLASS_WORDS = {
     "long": {"RESIDENCIAL": "RESIDENCIAL RESIDENCIAL NORMAL", "COMERCIAL": "COMERCIAL OUTROS SERVIÇOS",

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from ..canvas import WHITE, Page
-from ..content import BillContent
-from .. import fmt
-from .blocks import Style, dashed
-from .marks import barcode, logo
+from extractor_energy.synth.canvas import WHITE, Page
+from extractor_energy.synth.content import BillContent
+from extractor_energy.synth import fmt
+from extractor_energy.synth.layouts.blocks import Style, dashed
+from extractor_energy.synth.layouts.marks import barcode, logo
 
 
 def slip(page: Page, y: float, c: BillContent, style: Style, labels: tuple[str, str, str, str],

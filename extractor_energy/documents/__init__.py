@@ -1,0 +1,1 @@
+"""Uploads to pages: decoding, limits, PDF pages and page text (PDF text layer or OCR)."""

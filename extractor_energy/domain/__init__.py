@@ -1,0 +1,1 @@
+"""The bill domain: the output contract, normalisers, keys, barcode and consistency checks."""

@@ -1,0 +1,1 @@
+"""The model and its serving loop: loading, encoding, batched generation, scheduler, constraints."""

@@ -1,0 +1,1 @@
+"""One extraction start to finish: service, answer parsing, confidence, review queue, prompts."""

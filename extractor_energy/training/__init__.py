@@ -1,0 +1,1 @@
+"""LoRA training: config, data sets, runs and checkpoints."""
