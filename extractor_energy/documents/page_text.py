@@ -54,17 +54,30 @@ class TextBox:
 
 @dataclass
 class PageText:
-    """The text of one page, where it came from, and what reading it cost."""
+    """The text of one page, where it came from, and what reading it cost.
+
+    ``boxes`` are the positioned pieces the text was built from, in pixels of the page image as
+    served (upright: after the ``rotated`` turn for OCR), ``width``/``height`` that image's size:
+    the grounded extractor reads values and their provenance from them.
+    """
 
     text: str
     source: Source
     ms: float = 0.0
     rotated: int = 0  # degrees the page image was turned before OCR
     warning: str | None = None
+    boxes: list[TextBox] = field(default_factory=list)
+    width: int = 0
+    height: int = 0
 
 
 def rebuild_lines(boxes: list[TextBox]) -> list[str]:
     """Group boxes into lines (vertical overlap), order lines top-down and pieces left-right."""
+    return [_join(line) for line in group_lines(boxes)]
+
+
+def group_lines(boxes: list[TextBox]) -> list[list[TextBox]]:
+    """The boxes of each line (vertical overlap), lines top-down, pieces left-right."""
     lines: list[list[TextBox]] = []
     for box in sorted((b for b in boxes if b.text.strip()), key=lambda b: ((b.y0 + b.y1) / 2, b.x0)):
         centre = (box.y0 + box.y1) / 2
@@ -80,7 +93,7 @@ def rebuild_lines(boxes: list[TextBox]) -> list[str]:
             lines.append([box])
         else:
             target.append(box)
-    return [_join(sorted(line, key=lambda b: b.x0)) for line in lines]
+    return [sorted(line, key=lambda b: b.x0) for line in lines]
 
 
 def _join(line: list[TextBox]) -> str:
@@ -223,18 +236,24 @@ class PageTextReader:
     def read_page(self, image: Image.Image | None, text_layer: list[TextBox] | None = None) -> PageText:
         """One page's text; an OCR failure becomes an empty page with a warning, never an exception."""
         started = time.perf_counter()
+        width, height = (image.width, image.height) if image is not None else (0, 0)
         if self.use_pdf_text_layer and text_layer_usable(text_layer):
-            return PageText(compact(rebuild_lines(text_layer or [])), "pdf_text", _ms(started))
+            layer = list(text_layer or [])
+            return PageText(compact(rebuild_lines(layer)), "pdf_text", _ms(started), boxes=layer, width=width, height=height)
         if image is None:
             return PageText("", "none", _ms(started), warning="the page has no image and no text layer")
+        fitted = _fit(image, self.ocr_max_pixels)
         try:
-            boxes, rotated = self.engine().read_upright(_fit(image, self.ocr_max_pixels))
+            boxes, rotated = self.engine().read_upright(fitted)
         except Exception as exc:  # one unreadable page must not fail the bill
             log.warning("OCR failed on a page: %s", exc, exc_info=True)
-            return PageText("", "none", _ms(started), warning=f"OCR could not read this page ({type(exc).__name__})")
+            return PageText("", "none", _ms(started), warning=f"OCR could not read this page ({type(exc).__name__})",
+                            width=width, height=height)
         text = compact(rebuild_lines(boxes))
         warning = None if text else "OCR found no text on this page"
-        return PageText(text, "ocr", _ms(started), rotated=rotated, warning=warning)
+        boxes, width, height = _to_page_pixels(boxes, fitted, image, rotated)
+        return PageText(text, "ocr", _ms(started), rotated=rotated, warning=warning, boxes=boxes, width=width,
+                        height=height)
 
 
 def _fit(image: Image.Image, max_pixels: int) -> Image.Image:
@@ -243,6 +262,16 @@ def _fit(image: Image.Image, max_pixels: int) -> Image.Image:
         return image
     scale = (max_pixels / pixels) ** 0.5
     return image.resize((max(1, int(image.width * scale)), max(1, int(image.height * scale))), Image.Resampling.LANCZOS)
+
+
+def _to_page_pixels(boxes: list[TextBox], fitted: Image.Image, image: Image.Image,
+                    rotated: int) -> tuple[list[TextBox], int, int]:
+    """OCR boxes (found on the downscaled, upright-turned image) in pixels of the upright page at full size."""
+    scale = image.width / fitted.width if fitted.width else 1.0
+    width, height = (image.height, image.width) if rotated in (90, 270) else (image.width, image.height)
+    if scale == 1.0:
+        return boxes, width, height
+    return [TextBox(b.text, b.x0 * scale, b.y0 * scale, b.x1 * scale, b.y1 * scale) for b in boxes], width, height
 
 
 def _ms(started: float) -> float:

@@ -55,9 +55,12 @@ def render_pdf(
         for index in range(count):
             with PDFIUM_LOCK:
                 image = _render_page(pdf, index, limits)
-                if text_layers is not None:
-                    text_layers.append(page_text_boxes(pdf, index))
-            pages.append(postprocess(image) if postprocess else image)
+                layer = page_text_boxes(pdf, index) if text_layers is not None else []
+                width_pt = _page_width(pdf, index) if text_layers is not None else 0.0
+            page = postprocess(image) if postprocess else image
+            if text_layers is not None:  # boxes in the pixels of the page as served, like OCR boxes
+                text_layers.append(_scaled(layer, page.width / width_pt if width_pt else 1.0))
+            pages.append(page)
         return pages
     finally:
         with PDFIUM_LOCK:
@@ -122,6 +125,26 @@ def _render_page(pdf: pdfium.PdfDocument, index: int, limits: DocumentLimits) ->
             bitmap.close()
     finally:
         page.close()
+
+
+def _page_width(pdf: pdfium.PdfDocument, index: int) -> float:
+    try:
+        page = pdf[index]
+    except Exception:
+        return 0.0
+    try:
+        return float(page.get_width())
+    except Exception:
+        return 0.0
+    finally:
+        page.close()
+
+
+def _scaled(boxes: list[TextBox], scale: float) -> list[TextBox]:
+    """Text-layer boxes from PDF points to the rendered page's pixels (provenance boxes are in page pixels)."""
+    if not math.isfinite(scale) or scale <= 0:
+        return boxes
+    return [TextBox(b.text, b.x0 * scale, b.y0 * scale, b.x1 * scale, b.y1 * scale) for b in boxes]
 
 
 def page_text_boxes(pdf: pdfium.PdfDocument, index: int) -> list[TextBox]:
