@@ -24,6 +24,7 @@ from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageOps
 
 from extractor_energy.synth import scene
 from extractor_energy.synth.bill import SyntheticBill
+from extractor_energy.synth.boxes import VISIBLE_SHARE, FieldBox, Mapper, locate, turn_boxes
 from extractor_energy.synth.canvas import DrawnField, font
 from extractor_energy.synth.raster import render_page
 
@@ -33,20 +34,21 @@ MODES = ("none", "scan", "photo", "screenshot", "mix")
 MIX_SHARES = {"photo": 0.70, "screenshot": 0.155, "scan": 0.083, "none": 0.062}
 #: Share of rolls among photographed bills (61 of 98 photos).
 ROLL_SHARE_PHOTO = 0.62
-VISIBLE_SHARE = 0.9
 
 Rng = np.random.Generator
 
 
 @dataclass
 class Capture:
-    """What the user sends: the image (upright), the EXIF orientation to store it with, the hidden fields."""
+    """What the user sends: the image (upright), the EXIF orientation to store it with, the hidden fields
+    and the boxes of the drawn values it shows (``image`` pixels: what a reader honouring the tag sees)."""
 
     image: Image.Image
     mode: str
     hidden: list[str] = field(default_factory=list)  # contract paths: "valor_fatura", "consumo_lista.3"
     orientation: int = 1  # EXIF orientation tag to write (6/8/3); the writer turns the pixels to match
     rgba: bool = False  # phone screenshots are often RGBA PNGs
+    boxes: list[FieldBox] = field(default_factory=list)  # visible drawn values, in pixels of ``image``
 
 
 def pick_mode(mode: str, seed: int) -> str:
@@ -65,33 +67,9 @@ def pick_physical(mode: str, seed: int, fmt: str = "jpg") -> str:
 
 
 # ------------------------------------------------------------------------------------------ visibility
-def _hidden(fields: list[DrawnField], mapper, visible: np.ndarray, pages: tuple[int, ...] = (0,)) -> list[str]:
+def _hidden(fields: list[DrawnField], mapper: Mapper, visible: np.ndarray, pages: tuple[int, ...] = (0,)) -> list[str]:
     """Contract paths none of whose drawn occurrences stays visible; ``mapper(page, x, y)`` -> output (x, y)."""
-    h, w = visible.shape
-    seen: dict[str, bool] = {}
-    for f in fields:
-        name = _path(f.name)
-        if seen.get(name):
-            continue
-        ok = False
-        if f.page in pages:
-            x0, y0, x1, y1 = f.box
-            pts = [mapper(f.page, x, y) for x, y in ((x0, y0), (x1, y0), (x1, y1), (x0, y1))]
-            if all(p is not None for p in pts):
-                xs, ys = [p[0] for p in pts], [p[1] for p in pts]
-                bx0, by0, bx1, by1 = math.floor(min(xs)), math.floor(min(ys)), math.ceil(max(xs)), math.ceil(max(ys))
-                area = max(1, (bx1 - bx0) * (by1 - by0))
-                cx0, cy0, cx1, cy1 = max(0, bx0), max(0, by0), min(w, bx1), min(h, by1)
-                if cx1 > cx0 and cy1 > cy0:
-                    ok = visible[cy0:cy1, cx0:cx1].sum() / 255.0 >= VISIBLE_SHARE * area
-        seen[name] = seen.get(name, False) or ok
-    return sorted(name for name, ok in seen.items() if not ok)
-
-
-def _path(field_name: str) -> str:
-    """``consumo_lista.3.mes_ano`` -> ``consumo_lista.3``; scalar names stay."""
-    parts = field_name.split(".")
-    return ".".join(parts[:2]) if len(parts) > 2 else field_name
+    return locate(fields, mapper, visible, pages)[0]
 
 
 def hide(data: dict, hidden: list[str]) -> dict:
@@ -258,14 +236,15 @@ def photo(bill: SyntheticBill, rng: Rng) -> Capture:
     blur = ImageFilter.GaussianBlur(rng.uniform(2.0, 3.2)) if defocus else ImageFilter.BoxBlur(rng.uniform(0.3, 0.9))
     out = _grain(out.filter(blur), rng, float(rng.uniform(3, 8)))
     out = _recompress(out, int(rng.integers(50, 86)))
-    hidden = _hidden(bill.fields, lambda _p, x, y: warp.forward(x, y), np.asarray(visible))
+    hidden, boxes = locate(bill.fields, lambda _p, x, y: warp.forward(x, y), np.asarray(visible))
     turn = rng.random()
     orientation = 1
     if turn < 0.06:  # turned in the pixels: no tag can fix it
-        out = out.transpose(Image.ROTATE_90 if turn < 0.05 else Image.ROTATE_180)
+        pixels = Image.Transpose.ROTATE_90 if turn < 0.05 else Image.Transpose.ROTATE_180
+        out, boxes = out.transpose(pixels), turn_boxes(boxes, out.size, pixels)
     elif turn < 0.36:  # stored sideways with an EXIF tag: upright for a reader that honours it
         orientation = 6 if turn < 0.34 else int(rng.choice([3, 8]))
-    return Capture(out, "photo", hidden, orientation)
+    return Capture(out, "photo", hidden, orientation, boxes=boxes)
 
 
 _APPS = ("browser", "viewer", "app")
@@ -329,8 +308,8 @@ def screenshot(bill: SyntheticBill, rng: Rng) -> Capture:
     def mapper(page: int, x: float, y: float) -> tuple[float, float]:
         return margin + x * s, offsets[page] + y * s
 
-    hidden = _hidden(bill.fields, mapper, np.asarray(visible), pages=tuple(range(len(pages))))
-    return Capture(out, "screenshot", hidden, rgba=bool(rng.random() < 0.4))
+    hidden, boxes = locate(bill.fields, mapper, np.asarray(visible), pages=tuple(range(len(pages))))
+    return Capture(out, "screenshot", hidden, rgba=bool(rng.random() < 0.4), boxes=boxes)
 
 
 def scan(bill: SyntheticBill, rng: Rng) -> Capture:
@@ -360,7 +339,8 @@ def scan(bill: SyntheticBill, rng: Rng) -> Capture:
         dx, dy = x - w / 2, y - h / 2
         return w / 2 + dx * c + dy * si, h / 2 - dx * si + dy * c
 
-    return Capture(out, "scan", _hidden(bill.fields, mapper, np.asarray(visible)))
+    hidden, boxes = locate(bill.fields, mapper, np.asarray(visible))
+    return Capture(out, "scan", hidden, boxes=boxes)
 
 
 def capture(bill: SyntheticBill, mode: str, seed: int) -> Capture:
@@ -368,8 +348,10 @@ def capture(bill: SyntheticBill, mode: str, seed: int) -> Capture:
     if mode not in MODES:
         raise ValueError(f"unknown degrade mode {mode!r}: expected one of {', '.join(MODES)}")
     kind = pick_mode(mode, seed)
-    if kind == "none":
-        return Capture(bill.image, "none")
+    if kind == "none":  # page 1 as rendered: what only page 2 prints is not in it
+        visible = np.full((bill.image.height, bill.image.width), 255, np.uint8)
+        hidden, boxes = locate(bill.fields, lambda _p, x, y: (x, y), visible)
+        return Capture(bill.image, "none", hidden, boxes=boxes)
     rng = np.random.default_rng([seed, 79])
     return {"photo": photo, "screenshot": screenshot, "scan": scan}[kind](bill, rng)
 

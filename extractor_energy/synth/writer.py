@@ -4,7 +4,10 @@ Each row is ``{"image": "fatura_0001.jpg", "json": {...47 fields...}}``. Capture
 (``degrade`` other than ``none``) add ``"capture"`` (photo, screenshot, scan, none), ``"layout"``
 (roll or a4) and, when the capture cropped or covered fields, ``"hidden"``: the contract paths
 (``"valor_fatura"``, ``"consumo_lista.3"`` = index in the full list) that are null/false/dropped
-in ``json`` because the image does not show them. Training readers ignore the extra keys.
+in ``json`` because the image does not show them. Every row has ``"boxes"``: each drawn value the
+file shows, ``{"field": "valor_fatura", "text": "R$ 123,45", "page": 0, "box": [x0, y0, x1, y1]}``
+in pixels of the upright image (EXIF orientation applied) or of the PDF page as the server renders
+it (:mod:`extractor_energy.synth.boxes`). Training readers ignore the extra keys.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from PIL import Image
 
 from extractor_energy.domain.keys import make_key
 from extractor_energy.synth.bill import generate_bill
+from extractor_energy.synth.boxes import pdf_boxes
 from extractor_energy.synth.capture import MODES, Capture, capture, hide, pick_mode, pick_physical, store
 from extractor_energy.synth.pdf import write_pdf
 
@@ -93,6 +97,7 @@ def write_dataset(out_dir: str | Path, concessionaria: str, uf: str, n: int, see
         row: dict = {"image": name, "json": bill.data.model_dump()}
         if fmt == "pdf":
             write_pdf(bill.pages, out / name)
+            row["boxes"] = [b.as_json() for b in pdf_boxes(bill.pages)]
         else:
             cap = capture(bill, mode, s)
             save_capture(cap, out / name, fmt)
@@ -102,6 +107,7 @@ def write_dataset(out_dir: str | Path, concessionaria: str, uf: str, n: int, see
                 row.update(capture=cap.mode, layout=physical)
                 if hidden:
                     row["hidden"] = hidden
+            row["boxes"] = [b.as_json() for b in cap.boxes]
         lines.append(json.dumps(row, ensure_ascii=False))
         if progress is not None:
             progress(1)
