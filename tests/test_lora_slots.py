@@ -96,7 +96,7 @@ def test_unload_zeroes_the_slot_and_a_failed_load_leaves_no_trace(tiny_model_dir
         loaded.load_adapter(saved_adapters["r2_mlp"], "c")
     table.unload("a")
     assert table.loaded() == {"b": 2}
-    assert all(float(layer._slot_a[1].abs().sum()) == 0 and float(layer._slot_b[1].abs().sum()) == 0 for layer in table.layers.values())
+    assert all(float(layer.slot_a[1].abs().sum()) == 0 and float(layer.slot_b[1].abs().sum()) == 0 for layer in table.layers.values())
     # a load that fails half-way (one module's weights are broken) leaves its slot zero and free
     adapter = validate_adapter_dir(saved_adapters["r2_mlp"], "r2_mlp", model_spec(loaded), max_rank=16, allow_base_mismatch=True)
     last = sorted(adapter.state_dict)[-1]
@@ -104,7 +104,7 @@ def test_unload_zeroes_the_slot_and_a_failed_load_leaves_no_trace(tiny_model_dir
     with pytest.raises(RuntimeError):
         table.load("broken", adapter)
     assert table.loaded() == {"b": 2}
-    assert all(float(layer._slot_a[1].abs().sum()) == 0 and float(layer._slot_b[1].abs().sum()) == 0 for layer in table.layers.values())
+    assert all(float(layer.slot_a[1].abs().sum()) == 0 and float(layer.slot_b[1].abs().sum()) == 0 for layer in table.layers.values())
     with torch.no_grad(), table.rows(["broken", "__base__"]):  # an unknown name is the base model
         assert torch.allclose(loaded.model(**batch).logits, base, atol=1e-6)
 

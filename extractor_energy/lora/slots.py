@@ -1,25 +1,15 @@
 """Resident LoRA weights in a slot table: vLLM's LoRA model manager, in plain torch.
 
 At start-up every LoRA-targetable Linear layer of the language model (the family's attention and
-MLP projections) gets two buffers, allocated once for all slots at the largest allowed rank:
+MLP projections) is replaced by a :class:`~extractor_energy.lora.layers.SlotLinear` that wraps it
+and holds two buffers, allocated once for all slots at the largest allowed rank (the layer's
+docstring states the math). Loading an adapter copies its stock PEFT ``lora_A``/``lora_B`` weights
+into a free slot of every layer it targets (ranks zero-padded, scaling folded into B); unloading
+zeroes the slot. Nothing is re-allocated while serving.
 
-    A: [slots + 1, max_rank, in_features]      B (stored transposed): [slots + 1, max_rank, out_features]
-
-Slot 0 stays zero (base rows). Loading an adapter copies its stock PEFT ``lora_A``/``lora_B``
-weights into a free slot (ranks zero-padded, scaling folded into B); unloading zeroes the slot.
-Nothing is wrapped or re-allocated while serving: the model keeps its own modules, each projection's
-``forward`` adds ``x @ A[slot].T @ B[slot].T`` for its row. Both buffers keep the rank as their
-middle dimension, so the first ``r`` ranks of a slot are one contiguous block (no copy per step).
-
-Per batch, :meth:`SlotTable.rows` turns the rows' adapter names into slot indices once and hands
-them to every layer through one shared :class:`BatchSlots` (no per-layer, per-step lookup):
-
-* every row on the base model: the layers return the base output untouched;
-* every row on one adapter (the common case at low load): two plain matmuls;
-* a mix: one gather of A and B per row and two ``bmm`` calls, whatever the number of adapters.
-
-Only the columns up to the largest rank in the batch are used, so rank-8 adapters do not pay for
-a rank-64 table.
+Per batch, :meth:`SlotTable.rows` turns the rows' adapter names into slot indices once and
+publishes them to every layer on one shared :class:`~extractor_energy.lora.layers.PlanBoard`.
+:meth:`SlotTable.detach` puts the model's own Linear layers back (before training on the model).
 """
 
 from __future__ import annotations
@@ -27,13 +17,12 @@ from __future__ import annotations
 import math
 import re
 import threading
-import types
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterator
 
 import torch
-import torch.nn.functional as F
+
+from extractor_energy.lora.layers import BASE_ONLY, BatchSlots, PlanBoard, SlotLinear, replace_submodule
 
 if TYPE_CHECKING:
     from extractor_energy.adapters.validation import ValidatedAdapter
@@ -51,19 +40,6 @@ class SlotMemoryError(ValueError):
     """The table the settings ask for is larger than ``EXTRACTOR_LORA_SLOTS_MAX_MB``."""
 
 
-@dataclass(frozen=True)
-class BatchSlots:
-    """Which slot each row of the running batch uses, computed once per batch."""
-
-    single: int  # the one slot every row uses (0: all base), or -1 for a mix
-    rank: int  # columns of A/B in use: the largest rank among the batch's adapters
-    index: torch.Tensor | None = None  # [rows] slot per row (mixed batches)
-    mask: torch.Tensor | None = None  # [rows, 1, 1]: 1 for rows on ``single``, 0 for base rows (single with base rows)
-
-
-_BASE_ONLY = BatchSlots(single=0, rank=0)
-
-
 def slot_layers(model: torch.nn.Module, marker: str) -> dict[str, torch.nn.Linear]:
     """The Linear projections under the family's language-model marker, by module name."""
     return {
@@ -72,7 +48,7 @@ def slot_layers(model: torch.nn.Module, marker: str) -> dict[str, torch.nn.Linea
     }
 
 
-def table_bytes(layers: dict[str, torch.nn.Linear], slots: int, rank: int, dtype: torch.dtype) -> int:
+def table_bytes(layers: dict[str, torch.nn.Linear] | dict[str, SlotLinear], slots: int, rank: int, dtype: torch.dtype) -> int:
     """Memory of the table: (slots + 1) × rank × Σ(in + out) over the layers × bytes per value."""
     width = sum(layer.in_features + layer.out_features for layer in layers.values())
     return (slots + 1) * rank * width * torch.empty((), dtype=dtype).element_size()
@@ -86,29 +62,34 @@ class SlotTable:
     """
 
     def __init__(self, model: torch.nn.Module, marker: str, slots: int, max_rank: int, max_bytes: int | None = None) -> None:
-        self.layers = slot_layers(model, marker)
-        if not self.layers:
+        linears = slot_layers(model, marker)
+        if not linears:
             raise SlotTableError(f"the model has no {'/'.join(PROJECTIONS)} layers under {marker!r} for LoRA adapters")
-        first = next(iter(self.layers.values())).weight
+        first = next(iter(linears.values())).weight
         self.dtype, self.device = first.dtype, first.device
         self.slots, self.max_rank = slots, max_rank
-        self.bytes = table_bytes(self.layers, slots, max_rank, self.dtype)
+        self.bytes = table_bytes(linears, slots, max_rank, self.dtype)
         if max_bytes is not None and self.bytes > max_bytes:
             raise SlotMemoryError(
                 f"the LoRA slot table needs {self.bytes / 2**20:.0f} MiB ({slots} slots × rank {max_rank} over "
-                f"{len(self.layers)} layers) but EXTRACTOR_LORA_SLOTS_MAX_MB is {max_bytes / 2**20:.0f}; lower "
+                f"{len(linears)} layers) but EXTRACTOR_LORA_SLOTS_MAX_MB is {max_bytes / 2**20:.0f}; lower "
                 "EXTRACTOR_MAX_LOADED_ADAPTERS or EXTRACTOR_MAX_ADAPTER_RANK, or raise the cap"
             )
         self._lock = threading.RLock()
         self._slot_of: dict[str, int] = {}  # adapter name -> slot (1..slots)
         self._rank: list[int] = [0] * (slots + 1)
         self._free = list(range(slots, 0, -1))  # pop() gives the lowest free slot
-        self.batch: BatchSlots = _BASE_ONLY
-        for name, layer in self.layers.items():
-            layer._slot_a = torch.zeros(slots + 1, max_rank, layer.in_features, dtype=self.dtype, device=self.device)
-            layer._slot_b = torch.zeros(slots + 1, max_rank, layer.out_features, dtype=self.dtype, device=self.device)
-            layer._slot_table = self
-            layer.forward = types.MethodType(_slot_forward, layer)
+        self.board = PlanBoard()
+        self._model = model
+        self.layers: dict[str, SlotLinear] = {}
+        for name, linear in linears.items():
+            self.layers[name] = SlotLinear(linear, slots, max_rank, self.board)
+            replace_submodule(model, name, self.layers[name])
+
+    @property
+    def batch(self) -> BatchSlots:
+        """The plan of the running batch (every row on the base model outside :meth:`rows`)."""
+        return self.board.batch
 
     # ------------------------------------------------------------------ residency
     def load(self, name: str, adapter: "ValidatedAdapter") -> int:
@@ -146,10 +127,8 @@ class SlotTable:
             self._free.sort(reverse=True)
 
     def _clear(self, slot: int) -> None:
-        with torch.no_grad():
-            for layer in self.layers.values():
-                layer._slot_a[slot].zero_()
-                layer._slot_b[slot].zero_()
+        for layer in self.layers.values():
+            layer.clear_slot(slot)
 
     def loaded(self) -> dict[str, int]:
         with self._lock:
@@ -161,7 +140,7 @@ class SlotTable:
         slots = [self._slot_of.get(n, 0) for n in adapter_names]
         used = set(slots) - {0}
         if not used:
-            return _BASE_ONLY
+            return BASE_ONLY
         rank = max(self._rank[s] for s in used)
         if len(used) == 1:
             (slot,) = used
@@ -175,36 +154,18 @@ class SlotTable:
     def rows(self, adapter_names: list[str]) -> Iterator[BatchSlots]:
         """Run the model with each row on its adapter; outside the block every row is on the base model."""
         with self._lock:
-            self.batch = self.plan(adapter_names)
+            self.board.batch = self.plan(adapter_names)
             try:
-                yield self.batch
+                yield self.board.batch
             finally:
-                self.batch = _BASE_ONLY
+                self.board.batch = BASE_ONLY
 
     def detach(self) -> None:
-        """Give the model its own forwards back and free the buffers (before training on it)."""
+        """Give the model its own Linear layers back and free the buffers (before training on it)."""
         with self._lock:
-            for layer in self.layers.values():
-                for attribute in ("forward", "_slot_a", "_slot_b", "_slot_table"):
-                    layer.__dict__.pop(attribute, None)
+            for name, layer in self.layers.items():
+                replace_submodule(self._model, name, layer.base_layer)
             self.layers, self._slot_of = {}, {}
-
-
-def _slot_forward(self: torch.nn.Linear, x: torch.Tensor) -> torch.Tensor:
-    out = F.linear(x, self.weight, self.bias)
-    rows: BatchSlots = self._slot_table.batch
-    if rows.single == 0:
-        return out
-    r = rows.rank
-    if rows.single > 0:
-        delta = F.linear(x.to(self._slot_a.dtype), self._slot_a[rows.single, :r]) @ self._slot_b[rows.single, :r]
-        if rows.mask is not None:
-            delta = delta * (rows.mask if x.dim() == 3 else rows.mask.view(-1, 1))
-        return out + delta.to(out.dtype)
-    seq = (x if x.dim() == 3 else x.unsqueeze(1)).to(self._slot_a.dtype)
-    hidden = torch.bmm(seq, self._slot_a[:, :r].index_select(0, rows.index).transpose(1, 2))
-    delta = torch.bmm(hidden, self._slot_b[:, :r].index_select(0, rows.index))
-    return out + (delta if x.dim() == 3 else delta.squeeze(1)).to(out.dtype)
 
 
 def lora_pairs(adapter: "ValidatedAdapter") -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
@@ -238,7 +199,6 @@ def write_slot(table: SlotTable, slot: int, adapter: "ValidatedAdapter", pairs: 
             layer = table.layers[module]
             if tuple(a.shape) != (rank, layer.in_features) or tuple(b.shape) != (layer.out_features, rank):
                 raise SlotTableError(f"{module}: lora_A {tuple(a.shape)} / lora_B {tuple(b.shape)} do not fit the layer")
-            layer._slot_a[slot, :rank].copy_(a.to(table.dtype))
-            layer._slot_b[slot, :rank].copy_((b.to(table.dtype) * lora_scaling(adapter.config, module, rank)).T)
+            layer.set_slot(slot, a, b.to(table.dtype) * lora_scaling(adapter.config, module, rank))
             largest = max(largest, rank)
     return largest
