@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -24,6 +24,23 @@ class Timings(BaseModel):
     total: float = Field(description="whole request inside the server, ms")
 
 
+class FieldSource(BaseModel):
+    """Where one value was read: the page, the box around the printed text, and that text."""
+
+    page: int = Field(ge=1, description="page the value was read on, 1-based (1 for an image)")
+    box: list[float] = Field(
+        min_length=4, max_length=4,
+        description="[x0, y0, x1, y1]: left, top, right, bottom edges of the printed value, in pixels of the page as "
+        "the server decoded it (upright, EXIF orientation applied; a PDF page as rendered for the model), origin at "
+        "the top-left corner; scale by `page_sizes` to draw it on a page shown at another size",
+    )
+    text: str = Field(description="the text as printed on the page (e.g. `R$ 396,89`, `04/2025 | 340`), before normalisation")
+
+
+#: [width, height] of one page in pixels
+PageSize = Annotated[list[int], Field(min_length=2, max_length=2)]
+
+
 class ExtractResponse(BaseModel):
     key: str = Field(description="normalised <concessionaria>_<uf> key, e.g. equatorial_go")
     concessionaria: str = Field(description="normalised utility, upper case")
@@ -42,6 +59,20 @@ class ExtractResponse(BaseModel):
     batch_size: int = Field(description="requests generated together with this one")
     tokens_generated: int = Field(description="tokens the model wrote for this bill")
     prompt_tokens: int = Field(0, description="tokens of this bill's prompt (instruction, page text or image patches)")
+    sources: dict[str, FieldSource | list[FieldSource | None] | None] = Field(
+        default_factory=dict,
+        description="provenance: for each non-null field of `data`, where its value was read (page, box, printed "
+        "text); null when the value could not be located on the page (never a guessed place). List fields "
+        "(`consumo_lista`, `valores_em_aberto`) hold one source per row, in the order of the rows of `data` (an entry "
+        "may be null). Fields that are null in `data` do not appear. Boxes are in pixels of the page as "
+        "decoded by the server (see `page_sizes`). Empty from a server that does not report sources",
+    )
+    page_sizes: list[PageSize] = Field(
+        default_factory=list,
+        description="[width, height] in pixels of each page as the server decoded it (upright; PDF pages as "
+        "rendered), in page order: the frame of the `sources` boxes. To draw a box on a page shown W×H pixels, "
+        "multiply x by W / width and y by H / height",
+    )
 
 
 class ErrorResponse(BaseModel):
