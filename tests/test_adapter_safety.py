@@ -207,3 +207,95 @@ def test_adapter_naming_another_org_is_refused(adapter_factory, spec, tmp_path):
     (folder / "adapter_config.json").write_text(json.dumps(cfg))
     with pytest.raises(AdapterInvalid, match="EXTRACTOR_ALLOW_BASE_MODEL_MISMATCH"):
         validate_adapter_dir(folder, "equatorial_go", spec, max_rank=64, allow_base_mismatch=False)
+
+
+# ---------------------------------------------------------------- issue 23, items 1-3: magnitude, rank_pattern, vision tower
+def _edit(good: Path, target: Path, config: dict | None = None, weights=None) -> Path:
+    shutil.copytree(good, target)
+    if config is not None:
+        cfg = json.loads((target / "adapter_config.json").read_text())
+        cfg.update(config)
+        (target / "adapter_config.json").write_text(json.dumps(cfg))
+    if weights is not None:
+        state = load_file(target / "adapter_model.safetensors")
+        save_file(weights(state), target / "adapter_model.safetensors")
+    return target
+
+
+def test_huge_finite_weights_are_refused_naming_the_module(adapter_factory, spec, tmp_path):
+    from extractor_energy.adapters.validation import AdapterInvalid, validate_adapter_dir
+
+    def huge(state):
+        return {k: (v.fill_(1e30) if "lora_B" in k else v) for k, v in state.items()}
+
+    folder = _edit(adapter_factory({"cod_cliente": "111"}), tmp_path / "huge_go", weights=huge)
+    with pytest.raises(AdapterInvalid) as err:
+        validate_adapter_dir(folder, "huge_go", spec, max_rank=64, allow_base_mismatch=True)
+    message = str(err.value)
+    assert "too large" in message and "base weight" in message and "4×" in message, message
+    assert any(module in message for module in spec.linear_shapes), message  # names the module
+
+
+def test_an_update_just_past_the_bound_is_refused_and_a_trained_one_passes(adapter_factory, spec, tmp_path):
+    """The bound is relative to each base weight: scaling one module's B past it is caught, the trained adapter is well inside."""
+    from extractor_energy.adapters.magnitude import MAX_DELTA_RATIO, delta_norm
+    from extractor_energy.adapters.validation import _KEY, AdapterInvalid, validate_adapter_dir
+
+    good = adapter_factory({"cod_cliente": "111"})
+    trained = validate_adapter_dir(good, "good_go", spec, max_rank=64, allow_base_mismatch=True)
+    scaling = trained.alpha / trained.rank
+    pairs: dict[str, dict] = {}
+    for key, tensor in trained.state_dict.items():
+        match = _KEY.match(key)
+        pairs.setdefault(match["module"], {})[match["part"]] = tensor
+    ratios = {m: scaling * delta_norm(p["lora_A"], p["lora_B"]) / spec.weight_norms[m] for m, p in pairs.items()}
+    assert max(ratios.values()) < MAX_DELTA_RATIO / 2, ratios
+    module = max(ratios, key=ratios.get)
+    factor = 1.05 * MAX_DELTA_RATIO / max(ratios[module], 1e-9)
+
+    def past_the_bound(state):
+        name = f"base_model.model.{module}.lora_B.weight"
+        return {k: (v * factor if k == name else v) for k, v in state.items()}
+
+    folder = _edit(good, tmp_path / "big_go", weights=past_the_bound)
+    with pytest.raises(AdapterInvalid, match=module.replace(".", r"\.")):
+        validate_adapter_dir(folder, "big_go", spec, max_rank=64, allow_base_mismatch=True)
+
+
+def test_rank_pattern_over_the_cap_names_that_rank_and_module(adapter_factory, spec, tmp_path):
+    from extractor_energy.adapters.validation import AdapterInvalid, validate_adapter_dir
+
+    folder = _edit(adapter_factory({"cod_cliente": "111"}), tmp_path / "rp_go", config={"r": 8, "rank_pattern": {"q_proj": 64}})
+    with pytest.raises(AdapterInvalid) as err:
+        validate_adapter_dir(folder, "rp_go", spec, max_rank=16, allow_base_mismatch=True)
+    message = str(err.value)
+    assert "64" in message and "q_proj" in message and "EXTRACTOR_MAX_ADAPTER_RANK=16" in message, message
+    assert "rank 8" not in message and "r=8" not in message, message
+
+
+@pytest.mark.parametrize("targets", [["model.visual.blocks.0.attn.proj"], r"model\.visual\..*\.proj"])
+def test_vision_tower_targets_are_refused_as_unsupported_not_missing(adapter_factory, spec, tmp_path, targets):
+    from extractor_energy.adapters.validation import AdapterInvalid, validate_adapter_dir
+
+    assert "model.visual.blocks.0.attn.proj" in spec.other_linear  # the module exists in the base model
+    folder = _edit(adapter_factory({"cod_cliente": "111"}), tmp_path / "vis_go", config={"target_modules": targets})
+    with pytest.raises(AdapterInvalid) as err:
+        validate_adapter_dir(folder, "vis_go", spec, max_rank=64, allow_base_mismatch=True)
+    message = str(err.value)
+    assert "vision tower are not supported" in message and "not in the base model" not in message, message
+
+
+def test_vision_tower_weights_are_refused_as_unsupported(adapter_factory, spec, tmp_path):
+    import torch
+
+    from extractor_energy.adapters.validation import AdapterInvalid, validate_adapter_dir
+
+    def with_visual(state):
+        layer = "model.visual.blocks.0.attn.proj"
+        a = next(v for k, v in state.items() if "lora_A" in k)
+        return {**state, f"base_model.model.{layer}.lora_A.weight": torch.zeros(a.shape[0], 8),
+                f"base_model.model.{layer}.lora_B.weight": torch.zeros(8, a.shape[0])}
+
+    folder = _edit(adapter_factory({"cod_cliente": "111"}), tmp_path / "visw_go", weights=with_visual)
+    with pytest.raises(AdapterInvalid, match="vision tower are not supported"):
+        validate_adapter_dir(folder, "visw_go", spec, max_rank=64, allow_base_mismatch=True)

@@ -4,6 +4,7 @@ Checks: PEFT LoRA config (no DoRA, no ``modules_to_save``: vLLM's rules, so adap
 portable), readable safetensors, every tensor on a Linear module of the base model's language
 model with shapes matching that module and the configured rank, rank within the limit, every
 configured target present in the base model, and the base model it was trained on.
+and the size of each module's update against its base weight (:mod:`.magnitude`).
 """
 
 from __future__ import annotations
@@ -21,12 +22,16 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors
 
+from extractor_energy.adapters.magnitude import oversized_update
+
 CONFIG_FILE = "adapter_config.json"
 WEIGHTS_FILE = "adapter_model.safetensors"
 METADATA_FILE = "extractor_metadata.json"
 #: adapter_config.json and extractor_metadata.json are small; the weights have EXTRACTOR_MAX_ADAPTER_MB.
 SMALL_FILE_BYTES = 1024 * 1024
 DEFAULT_MAX_ADAPTER_BYTES = 1024 * 1024 * 1024
+#: module-path components of a vision-language model's vision tower (Qwen2-VL, Qwen2.5-VL, LLaVA-style, SigLIP)
+VISION_TOWER_PARTS = frozenset({"visual", "vision_tower", "vision_model", "vision_encoder", "multi_modal_projector"})
 _KEY = re.compile(r"^base_model\.model\.(?P<module>.+)\.(?P<part>lora_A|lora_B)(?:\.[^.]+)?\.weight$")
 
 
@@ -43,6 +48,10 @@ class ModelSpec:
     language_model_marker: str = "language_model"
     #: other names of the same checkpoint, e.g. the local directory it was loaded from
     aliases: tuple[str, ...] = ()
+    #: module name -> ‖W‖_F of its base weight (the magnitude bound is skipped for modules not listed)
+    weight_norms: dict[str, float] = field(default_factory=dict)
+    #: Linear modules of the model that adapters may not target (vision tower, lm_head), for precise refusals
+    other_linear: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -97,9 +106,20 @@ def _local_dir(name: str) -> Path | None:
         return None
 
 
-def _public_name(name: str) -> str:
-    """A model name fit for a message: a Hub id as is, a local directory by its last component."""
-    return Path(name).name if Path(name).is_absolute() else name
+def public_model_name(name: str) -> str:
+    """The name answers may show: a Hub id (``org/name``) as is; a local path by its last part
+    (a Hugging Face cache folder ``…/models--Org--Name/snapshots/<rev>`` by its Hub id)."""
+    text = str(name).strip().rstrip("/")
+    path = Path(text).expanduser()
+    for part in reversed(path.parts):
+        if part.startswith("models--") and len(part) > len("models--"):
+            return part[len("models--"):].replace("--", "/")
+    looks_local = text.startswith(("/", ".", "~", "\\")) or text.count("/") > 1 or "\\" in text
+    try:
+        looks_local = looks_local or path.exists()
+    except OSError:
+        pass
+    return (path.name or text) if looks_local else text
 
 
 def same_model(base: str, spec: ModelSpec) -> bool:
@@ -181,19 +201,56 @@ def _check_config(config: dict[str, Any], max_rank: int) -> tuple[int, float]:
     alpha = config.get("lora_alpha")
     if alpha is not None and (not isinstance(alpha, (int, float)) or isinstance(alpha, bool) or not 0 < alpha < 1e6):
         raise AdapterInvalid(f"lora_alpha={_short(alpha)} is not a positive number")
-    if rank > max_rank or any(v > max_rank for v in (config.get("rank_pattern") or {}).values()):
-        raise AdapterInvalid(f"LoRA rank {rank} exceeds EXTRACTOR_MAX_ADAPTER_RANK={max_rank}")
+    if rank > max_rank:
+        raise AdapterInvalid(f"LoRA rank r={rank} exceeds EXTRACTOR_MAX_ADAPTER_RANK={max_rank}")
+    for module, value in (config.get("rank_pattern") or {}).items():
+        if value > max_rank:
+            raise AdapterInvalid(
+                f"LoRA rank {value} for module {_short(module)} (rank_pattern) exceeds EXTRACTOR_MAX_ADAPTER_RANK={max_rank}"
+            )
     return rank, float(config.get("lora_alpha") or rank)
+
+
+def in_vision_tower(module: str) -> bool:
+    return not VISION_TOWER_PARTS.isdisjoint(module.split("."))
+
+
+def _outside(module: str) -> AdapterInvalid:
+    """The refusal for a module that exists but lies outside the language model."""
+    if in_vision_tower(module):
+        return AdapterInvalid(
+            f"adapters on the vision tower are not supported ({_short(module)}): only the language model's "
+            "projections take LoRA here; retrain with targets limited to the language model"
+        )
+    return AdapterInvalid(
+        f"adapter targets {_short(module)}, outside the language model (e.g. lm_head); such adapters break "
+        "per-request adapter batches and are refused — retrain with targets limited to the language model"
+    )
+
+
+def _named(target: str, names: Any) -> list[str]:
+    return [n for n in names if n == target or n.endswith("." + target)]
 
 
 def _check_targets(config: dict[str, Any], spec: ModelSpec) -> None:
     targets = config.get("target_modules")
     names = list(spec.linear_shapes)
     if isinstance(targets, str):
-        if not any(re.fullmatch(targets, n) for n in names):
-            raise AdapterInvalid(f"target_modules pattern {targets!r} matches no module of the base model")
+        try:
+            pattern = re.compile(targets)
+        except re.error as exc:
+            raise AdapterInvalid(f"target_modules pattern {_short(targets)} is not a valid regular expression: {exc}") from None
+        if not any(pattern.fullmatch(n) for n in names):
+            outside = sorted(n for n in spec.other_linear if pattern.fullmatch(n))
+            if outside:
+                raise _outside(outside[0])
+            raise AdapterInvalid(f"target_modules pattern {_short(targets)} matches no module of the base model")
     elif isinstance(targets, list) and targets:
-        unknown = [t for t in targets if not any(n == t or n.endswith("." + t) for n in names)]
+        for target in map(str, targets):  # a target that exists only outside the language model: say so
+            outside = _named(target, spec.other_linear)
+            if outside and not _named(target, names):
+                raise _outside(outside[0])
+        unknown = [t for t in targets if not _named(str(t), names)]
         if unknown:
             raise AdapterInvalid(f"target modules not in the base model: {', '.join(map(str, unknown))}")
     elif targets != "all-linear":
@@ -215,11 +272,8 @@ def _check_weights(state: dict[str, torch.Tensor], rank: int, config: dict, spec
         raise AdapterInvalid("the safetensors file holds no LoRA weights")
     ranks = config.get("rank_pattern") or {}
     for module, parts in sorted(modules.items()):
-        if spec.language_model_marker not in module.split("."):
-            raise AdapterInvalid(
-                f"adapter targets {module}, outside the language model; vision-tower/lm_head adapters break "
-                "per-request adapter batches and are refused — retrain with targets limited to the language model"
-            )
+        if spec.language_model_marker not in module.split(".") or module in spec.other_linear:
+            raise _outside(module)
         if module not in spec.linear_shapes:
             raise AdapterInvalid(f"adapter weights for {module}, which is not a Linear module of the base model")
         if set(parts) != {"lora_A", "lora_B"}:
@@ -293,8 +347,10 @@ def validate_adapter_dir(
     if base is not None and not isinstance(base, str):
         raise AdapterInvalid("base_model_name_or_path must be a string")
     if base and not same_model(base, spec) and not allow_base_mismatch:
+        other = " (another folder of that name)" if public_model_name(base) == public_model_name(spec.name) else ""
         raise AdapterInvalid(
-            f"trained on base model {base[:100]!r} but the server runs {_public_name(spec.name)!r}; set "
+            f"trained on base model {_short(public_model_name(base))}{other} but the server runs "
+            f"{_short(public_model_name(spec.name))}; set "
             "EXTRACTOR_ALLOW_BASE_MODEL_MISMATCH=true to serve it anyway when the shapes match"
         )
     _check_targets(config, spec)
@@ -303,6 +359,8 @@ def validate_adapter_dir(
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise AdapterInvalid(f"{WEIGHTS_FILE} is unreadable (truncated or corrupt?): {exc}") from None
     modules = _check_weights(state, rank, config, spec)
+    if too_large := oversized_update(state, config, spec.weight_norms, _KEY):
+        raise AdapterInvalid(too_large)
     metadata = None
     if (path / METADATA_FILE).is_file():
         try:
@@ -313,7 +371,10 @@ def validate_adapter_dir(
             raise AdapterInvalid(f"could not read {METADATA_FILE}: {exc.strerror or type(exc).__name__}") from None
         if not isinstance(metadata, dict):
             metadata = {"error": f"{METADATA_FILE} must hold a JSON object"}
+        elif isinstance(metadata.get("base_model"), str):  # shown in GET /adapters: a name, never a path
+            metadata["base_model"] = public_model_name(metadata["base_model"])
     return ValidatedAdapter(
         key=key, path=path, version=fingerprint(config_bytes, weights_bytes), config=config, state_dict=state, modules=modules,
-        rank=rank, alpha=alpha, size_bytes=len(config_bytes) + len(weights_bytes), base_model=base, metadata=metadata,
+        rank=rank, alpha=alpha, size_bytes=len(config_bytes) + len(weights_bytes),
+        base_model=public_model_name(base) if base else base, metadata=metadata,
     )

@@ -11,7 +11,7 @@ The family follows from the checkpoint's config (a ``vision_config`` means ``vlm
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -22,6 +22,7 @@ from extractor_energy.config import Settings
 from extractor_energy.engine.embedded import EmbeddedModelError, ModelChoice, default_cache_dir, resolve_model
 from extractor_energy.lora.slots import SlotMemoryError, SlotTable
 from extractor_energy.engine.processor import load_processor
+from extractor_energy.adapters.validation import public_model_name
 
 if TYPE_CHECKING:
     from extractor_energy.adapters.validation import ModelSpec
@@ -58,11 +59,13 @@ class LoadedModel:
     model: torch.nn.Module
     slots: SlotTable
     processor: Any
-    name: str  # served name (Hub id or what EXTRACTOR_MODEL says); never a cache path
+    name: str  # public name (a Hub id, or a local folder's last part): what answers show; never a path
     family: Family
     device: torch.device
     dtype: torch.dtype
     architecture: str = ""  # config.model_type, e.g. qwen2_5_vl, llama
+    source: str = ""  # what was loaded (a local directory or Hub id): for logs and adapter checks, never sent
+    _spec: "ModelSpec | None" = field(default=None, init=False, repr=False)
 
     @property
     def tokenizer(self) -> Any:
@@ -114,7 +117,7 @@ def serving_model(model: torch.nn.Module, like: "LoadedModel", settings: Setting
     """``model`` set up for serving with ``like``'s processor and names (e.g. after training on it)."""
     return LoadedModel(
         model=model, slots=attach_slots(model, like.family, settings), processor=like.processor, name=like.name,
-        family=like.family, device=like.device, dtype=like.dtype, architecture=like.architecture,
+        family=like.family, device=like.device, dtype=like.dtype, architecture=like.architecture, source=like.source,
     )
 
 
@@ -162,9 +165,10 @@ def load_model(settings: Settings) -> LoadedModel:
     log.info("loaded %s (%s, %s family) on %s as %s; LoRA slot table %.0f MiB (%d slots, rank %d)", choice.name,
              config.model_type, family, device, dtype, slots.bytes / 2**20, slots.slots, slots.max_rank)
     return LoadedModel(
-        model=model, slots=slots, processor=processor, name=choice.name, family=family, device=device,
-        dtype=dtype, architecture=config.model_type,
+        model=model, slots=slots, processor=processor, name=public_model_name(choice.name), family=family, device=device,
+        dtype=dtype, architecture=config.model_type, source=choice.source,
     )
+
 
 
 def load_text_tokenizer(source: str | Path) -> Any:
@@ -179,8 +183,18 @@ def load_text_tokenizer(source: str | Path) -> Any:
 
 
 def model_spec(loaded: LoadedModel) -> "ModelSpec":
-    """Names and shapes of the Linear layers an adapter may target (those with a LoRA slot), for validation."""
+    """For validation: names, shapes and weight norms of the Linear layers an adapter may target (those
+    with a LoRA slot), and the model's other Linear layers (vision tower, lm_head). Computed once."""
     from extractor_energy.adapters.validation import ModelSpec
 
-    shapes = {name: (layer.in_features, layer.out_features) for name, layer in loaded.slots.layers.items()}
-    return ModelSpec(name=loaded.name, linear_shapes=shapes, language_model_marker=loaded.marker)
+    if loaded._spec is None:
+        layers = loaded.slots.layers
+        shapes = {name: (layer.in_features, layer.out_features) for name, layer in layers.items()}
+        with torch.no_grad():
+            norms = {name: float(layer.base_layer.weight.float().norm()) for name, layer in layers.items()}
+        others = frozenset(name for name, module in loaded.model.named_modules()
+                           if isinstance(module, torch.nn.Linear) and name not in layers and not name.endswith(".base_layer"))
+        aliases = tuple(s for s in (loaded.source,) if s and s != loaded.name)
+        loaded._spec = ModelSpec(name=loaded.name, linear_shapes=shapes, language_model_marker=loaded.marker,
+                                 aliases=aliases, weight_norms=norms, other_linear=others)
+    return loaded._spec
