@@ -232,3 +232,54 @@ def test_adapter_rows_skip_the_response_model_but_keep_its_json_shape():
         assert list(row) == list(AdapterInfo.model_fields)
         assert AdapterInfo.model_validate(row).model_dump(mode="json") == row
     assert rows[0]["version"] is None and rows[0]["error"] == "adapter_config.json is missing"
+
+
+# ---------------------------------------------------------------- issue 23, items 4 and 7
+def test_openapi_uf_is_the_enum_of_the_27_states_and_lower_case_still_works(client):
+    from extractor_energy.domain.keys import UFS
+
+    schema = client.get("/openapi.json").json()
+    body_ref = schema["paths"]["/extract"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]["$ref"]
+    uf = schema["components"]["schemas"][body_ref.rsplit("/", 1)[-1]]["properties"]["uf"]
+    assert uf["enum"] == list(UFS) and len(uf["enum"]) == 27, uf
+    assert post(client, jpeg_bytes(bill_image(4)), uf=" go ").status_code == 200  # the server stays lenient
+
+
+def test_no_answer_discloses_the_model_path(tiny_model_dir, adapter_factory, tmp_path):
+    """/extract's model, /adapters' base_model (config and metadata) and /readyz show a name, never the path."""
+    import json
+
+    from .conftest import install_adapter
+
+    adapters = tmp_path / "adapters"
+    folder = install_adapter(adapter_factory({"cod_cliente": "111"}), adapters, "equatorial_go")
+    assert str(tiny_model_dir) in (folder / "adapter_config.json").read_text()  # trained on the local folder
+    (folder / "extractor_metadata.json").write_text(json.dumps({"base_model": str(tiny_model_dir), "fields": ["cod_cliente"]}))
+    with TestClient(create_app(test_settings(tiny_model_dir, adapters))) as c:
+        answers = {"extract": post(c, jpeg_bytes(bill_image(1))), "adapters": c.get("/adapters"), "readyz": c.get("/readyz")}
+    for what, r in answers.items():
+        assert r.status_code == 200, (what, r.text)
+        assert str(tiny_model_dir.parent) not in r.text and "/tmp" not in r.text, (what, r.text[:500])
+    assert answers["extract"].json()["model"] == tiny_model_dir.name
+    assert answers["readyz"].json()["model"] == tiny_model_dir.name
+    row = answers["adapters"].json()[0]
+    assert row["state"] in ("ready", "unloaded") and row["base_model"] == tiny_model_dir.name
+    assert row["metadata"]["base_model"] == tiny_model_dir.name
+
+
+def test_public_model_name_keeps_hub_ids_and_drops_paths(tmp_path):
+    from extractor_energy.engine.model import public_model_name
+
+    assert public_model_name("Qwen/Qwen2.5-VL-3B-Instruct") == "Qwen/Qwen2.5-VL-3B-Instruct"
+    assert public_model_name("/srv/models/qwen-ft/") == "qwen-ft"
+    assert public_model_name("~/models/tiny") == "tiny" and public_model_name("./models/tiny") == "tiny"
+    assert public_model_name("/h/hub/models--HuggingFaceTB--SmolLM2-135M-Instruct/snapshots/0a1b") == "HuggingFaceTB/SmolLM2-135M-Instruct"
+    (tmp_path / "models" / "mine").mkdir(parents=True)
+    import os
+
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        assert public_model_name("models/mine") == "mine"  # a relative folder that exists
+    finally:
+        os.chdir(cwd)

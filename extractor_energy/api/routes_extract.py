@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 
+from extractor_energy.domain.keys import UFS
 from extractor_energy.errors import DocumentError, DocumentProblem
 from extractor_energy.extraction.service import ExtractionService
 from extractor_energy.api.errors import ApiError, count_extraction
@@ -13,14 +14,13 @@ from extractor_energy.api.schemas import ErrorResponse, ExtractResponse
 router = APIRouter(tags=["extraction"])
 _CHUNK = 1024 * 1024
 
+#: 401 and 429 are added by api.auth.document_security only when API keys are configured
 ERRORS = {
     400: {"model": ErrorResponse, "description": "the body is not valid multipart/form-data"},
-    401: {"model": ErrorResponse, "description": "API keys are configured and none (or an unknown one) was sent"},
     403: {"model": ErrorResponse, "description": "the API key lacks the extract scope, or anonymous access from another machine"},
     413: {"model": ErrorResponse, "description": "file or decoded image over the configured limit"},
     415: {"model": ErrorResponse, "description": "not JPEG, PNG, WebP, HEIC/HEIF or PDF"},
     422: {"model": ErrorResponse, "description": "missing/invalid field, unreadable file, too many PDF pages, unknown UF"},
-    429: {"model": ErrorResponse, "description": "the API key's rate limit; see Retry-After"},
     503: {"model": ErrorResponse, "description": "server full or shutting down; see Retry-After"},
     504: {"model": ErrorResponse, "description": "no answer within EXTRACTOR_REQUEST_TIMEOUT_S"},
 }
@@ -44,7 +44,10 @@ async def extract(
     concessionaria: str = Form(
         min_length=1, max_length=200, description="utility as people write it: EQUATORIAL, cemig-d, Enel RJ…"
     ),
-    uf: str = Form(min_length=1, max_length=32, description="state code, one of the 27 (GO, SP, MG…)"),
+    uf: str = Form(
+        min_length=1, max_length=32, json_schema_extra={"enum": list(UFS)},
+        description="state code, one of the 27 (GO, SP, MG…); lower case and surrounding spaces are accepted too",
+    ),
 ) -> dict:
     """Extract the output contract from one bill (all pages of a PDF go to the model together)."""
     service: ExtractionService = request.app.state.service
