@@ -109,3 +109,29 @@ def test_bind_host_and_key_parsing():
         load_keys(f"root:{hash_key('x')}", None)
     with pytest.raises(AuthConfigError, match="api-key"):
         load_keys("extract:plain-text-key", None)
+
+
+# ---------------------------------------------------------------- issue 23, items 5 and 7
+def test_openapi_declares_credentials_only_when_keys_are_configured(make_client):
+    schema = make_client().get("/openapi.json").json()  # anonymous mode: nothing asks for a key
+    assert "securitySchemes" not in schema.get("components", {})
+    for path, operations in schema["paths"].items():
+        for operation in operations.values():
+            assert "security" not in operation and "401" not in operation.get("responses", {}), path
+            assert "Needs an API key" not in operation.get("description", ""), path
+    schema = make_client(api_keys=KEYS).get("/openapi.json").json()
+    assert set(schema["components"]["securitySchemes"]) == {"bearer", "apiKey"}
+    assert schema["paths"]["/extract"]["post"]["security"] == [{"bearer": []}, {"apiKey": []}]
+    assert "security" not in schema["paths"]["/readyz"]["get"]
+
+
+def test_readyz_details_only_for_a_valid_key_when_keys_are_configured(make_client, tiny_model_dir):
+    c = make_client(api_keys=KEYS)
+    anonymous = c.get("/readyz")
+    assert anonymous.status_code == 200 and anonymous.json() == {"status": "ready"}
+    assert c.get("/readyz", headers={"X-API-Key": "wrong"}).json() == {"status": "ready"}
+    for key in (EXTRACT_KEY, ADMIN_KEY):  # any scope sees the details
+        body = c.get("/readyz", headers={"Authorization": f"Bearer {key}"}).json()
+        assert body["status"] == "ready" and body["model"] == tiny_model_dir.name and "queue_depth" in body, body
+    body = make_client().get("/readyz").json()  # anonymous mode serves only this machine: details for everyone
+    assert body["model"] == tiny_model_dir.name and "/" not in body["model"]

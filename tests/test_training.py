@@ -227,10 +227,10 @@ def test_train_memorises_publishes_and_server_hot_swaps(
 
         # the files: stock PEFT format, the server's base model name, full metadata
         config = json.loads((target / "adapter_config.json").read_text())
-        assert config["base_model_name_or_path"] == str(tiny_model_dir)
+        assert config["base_model_name_or_path"] == tiny_model_dir.name  # the public name, never the host's path
         assert not config.get("use_dora") and not config.get("modules_to_save") and config["r"] == 8
         meta = json.loads((target / METADATA_FILE).read_text())
-        assert meta["key"] == "equatorial_go" and meta["base_model"] == str(tiny_model_dir)
+        assert meta["key"] == "equatorial_go" and meta["base_model"] == tiny_model_dir.name
         assert meta["fields"][0] == "cod_cliente" and "consumo_lista" in meta["fields"]
         summary = json.loads((memorise_dataset / "summary.json").read_text())
         assert meta["dataset"]["fingerprint"] == summary["fingerprint"]

@@ -7,7 +7,8 @@ prints its entry. Clients send ``Authorization: Bearer <key>`` or ``X-API-Key: <
 
 * ``extract``: ``POST /extract``; ``admin``: everything else that is not open (adapters,
   reload, and any route added later: default deny). ``/healthz``, ``/readyz`` and the API docs
-  are open; ``/metrics`` is open only with ``EXTRACTOR_METRICS_PUBLIC=true``. ``review`` (or ``admin``):
+  are open (with keys configured, ``/readyz`` shows its details — model, device, queue — only
+  to a caller with a valid key of any scope; probes get the status alone); ``/metrics`` is open only with ``EXTRACTOR_METRICS_PUBLIC=true``. ``review`` (or ``admin``):
   the review page's API ``/ui/api/*`` (the page ``/ui`` itself is static and open).
 * 401 (with ``WWW-Authenticate: Bearer``) without a valid key, 403 with a key lacking the scope.
   The presented key is hashed and compared with *every* configured hash with
@@ -237,6 +238,10 @@ class AuthMiddleware:
             await self.app(scope, receive, send)
             return
         if needed is None:
+            presented = _presented_key(scope)  # optional here: a valid one unlocks /readyz's details
+            key = policy.identify(presented) if presented else None
+            if key is not None:
+                scope.setdefault("state", {})["api_key"] = key.name
             await self.app(scope, receive, send)
             return
         presented = _presented_key(scope)
@@ -268,6 +273,7 @@ def install_security(app: "FastAPI", settings: "Settings") -> AuthPolicy:
         rate_per_min=settings.rate_limit_per_min, burst=settings.rate_limit_burst,
     )
     app.add_middleware(AuthMiddleware, policy=policy)
+    app.state.auth_policy = policy  # /readyz: anonymous mode shows its details to every (local) caller
     document_security(app, policy)
     origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
     if origins:
@@ -295,13 +301,16 @@ _AUTH_RESPONSES = {
 
 def document_security(app: "FastAPI", policy: AuthPolicy) -> None:
     """Put the API keys in the OpenAPI schema: the two ways to send one, and per operation the
-    scope it needs and the 401/403/429 answers."""
+    scope it needs and the 401/403/429 answers. Without keys (anonymous mode) none of that is declared."""
     build = app.openapi
 
     def openapi() -> dict:
         if app.openapi_schema:
             return app.openapi_schema
         schema = build()
+        if policy.anonymous:  # no keys configured: nothing asks for credentials, so the schema declares none
+            app.openapi_schema = schema
+            return schema
         schema.setdefault("components", {})["securitySchemes"] = {
             "bearer": {"type": "http", "scheme": "bearer", "description": "an API key (EXTRACTOR_API_KEYS)"},
             "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key", "description": "an API key"},
