@@ -99,3 +99,17 @@ def test_impossible_page_geometry_is_422_not_503(client, size):
     r = _post(client, buf.getvalue(), name="strip.png")
     assert r.status_code == 422 and "aspect ratio" in r.json()["detail"], r.text
     assert "retry-after" not in r.headers
+
+
+def test_url_encoded_form_gets_an_actionable_422_without_a_repr(client):
+    """``file=x&concessionaria=a&uf=GO`` as application/x-www-form-urlencoded (issue 23, item 6)."""
+    r = client.post("/extract", content=b"file=x&concessionaria=a&uf=GO",
+                    headers={"content-type": "application/x-www-form-urlencoded"})
+    detail = r.json()["detail"]
+    assert r.status_code == 422, r.text
+    assert "<class" not in detail and "UploadFile" not in detail and not LEAKS.search(detail), detail
+    assert "multipart/form-data" in detail and "curl -F file=@" in detail, detail
+
+
+def test_public_detail_drops_class_reprs():
+    assert public_detail("Expected UploadFile, received: <class 'str'>") == "Expected UploadFile, received: str"

@@ -111,6 +111,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         parts = [_describe_invalid(e) for e in exc.errors()[:5]]
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if request.url.path.startswith("/extract") and content_type != "multipart/form-data":
+            parts.insert(0, f"the body must be multipart/form-data, not {clip(content_type or 'empty', 60)}: "
+                            "e.g. curl -F file=@fatura.jpg -F concessionaria=EQUATORIAL -F uf=GO")
         return JSONResponse({"detail": public_detail("invalid request: " + "; ".join(parts))}, status_code=422)
 
     @app.exception_handler(Exception)
@@ -133,6 +137,8 @@ def _describe_invalid(error: dict) -> str:
     if error.get("type") == "missing" and loc[:1] == ["body"]:
         return f"missing form field {clip(name, 40)}" + (f": {FIELD_HINTS[name]}" if name in FIELD_HINTS else "")
     where = ".".join(loc[1:] if loc[:1] in (["body"], ["query"], ["path"]) else loc)
+    if name == "file" and "UploadFile" in str(error.get("msg")):  # e.g. file=x in a URL-encoded form
+        return f"form field file must be an uploaded file, not text: {FIELD_HINTS['file']}"
     return f"{where[:60]}: {error.get('msg')}"
 
 

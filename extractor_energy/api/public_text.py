@@ -16,6 +16,7 @@ DETAIL_CHARS = 600
 _REPR = re.compile(r"<[^<>\n]{0,200}? at 0x[0-9a-fA-F]+>")
 _ADDRESS = re.compile(r"\b0x[0-9a-fA-F]{6,}\b")
 _PATH = re.compile(r"(?<![\w.:/])/(?:[\w.@+-]+/)+[\w.@+-]*")
+_CLASS = re.compile(r"<class '(?:[\w]+\.)*([\w]+)'>")
 _INTERNAL_ADAPTER = re.compile(r"\b([a-z0-9_]+?)__[0-9a-f]{12}__\d+\b")
 
 
@@ -26,8 +27,9 @@ def clip(value: object, limit: int = ECHO_CHARS) -> str:
 
 
 def public_detail(message: str) -> str:
-    """Remove reprs, memory addresses, absolute paths and internal adapter names; bound the length."""
+    """Remove reprs (objects, classes), memory addresses, absolute paths and internal adapter names; bound the length."""
     text = _REPR.sub("the uploaded data", str(message))
+    text = _CLASS.sub(r"\1", text)  # "<class 'str'>" -> "str"
     text = _ADDRESS.sub("…", text)
     text = _PATH.sub("<path>", text)
     text = _INTERNAL_ADAPTER.sub(r"\1", text)
