@@ -165,3 +165,106 @@ def test_usage_errors_exit_2(tmp_path, monkeypatch, capsys):
     assert "no such file" in capsys.readouterr().err
     assert run([str(tmp_path), "-o", str(tmp_path / "o.txt")], monkeypatch) == 2
     assert ".jsonl or .csv" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------- --sources
+SOURCES = {
+    "valor_fatura": {"page": 1, "box": [812.4, 1402.5, 968.2, 1431.0], "text": "R$ 396,89"},
+    "vencimento": None,  # answered but not located on the page
+    "nome_cliente": {"page": 2, "box": [10, 20, 30, 40], "text": "=MARIA"},
+    "consumo_lista": [{"page": 1, "box": [40, 1800, 400, 1822], "text": "04/2025 | 340"}, None],
+}
+
+
+def sources_server(monkeypatch, sources: dict | None = SOURCES) -> None:
+    """``--server`` answers from a fake service whose envelopes carry ``sources`` and ``page_sizes``."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        extra = {} if sources is None else {"sources": sources, "page_sizes": [[1240, 1754], [1240, 1754]]}
+        return httpx.Response(200, json={
+            "key": "equatorial_go", "concessionaria": "EQUATORIAL", "uf": "GO", "adapter": None, "adapter_version": None,
+            "model": "m", "model_family": "text", "pages": 2, "confidence": {}, "requires_review": False,
+            "data": {"valor_fatura": 396.89, "vencimento": "10/05/2025", "nome_cliente": "=MARIA",
+                     "consumo_lista": [{"mes_ano": "04/2025", "consumo": 340}, {"mes_ano": "03/2025", "consumo": 310}]},
+            "warnings": [], "timings_ms": {"decode": 0, "queue": 0, "preprocess": 0, "generate": 0, "total": 0},
+            "batch_size": 1, "tokens_generated": 1, **extra})
+
+    def fake_client(url, **kwargs):
+        return AsyncClient(url, transport=httpx.MockTransport(handler), **kwargs)
+
+    monkeypatch.setattr(batch_cli, "AsyncClient", fake_client)
+
+
+def test_sources_flag_writes_jsonl_sources(tmp_path, monkeypatch):
+    sources_server(monkeypatch)
+    bill = tmp_path / "equatorial_go" / "a.jpg"
+    bill.parent.mkdir()
+    bill.write_bytes(b"x")
+    plain, with_sources = tmp_path / "plain.jsonl", tmp_path / "sources.jsonl"
+    assert run([str(bill), "--server", "http://x", "-o", str(plain)], monkeypatch) == 0
+    assert run([str(bill), "--server", "http://x", "--sources", "-o", str(with_sources)], monkeypatch) == 0
+    [row] = read_jsonl(plain)
+    assert "sources" not in row and "page_sizes" not in row  # without the flag: the output as before
+    [row] = read_jsonl(with_sources)
+    assert row["sources"] == {**SOURCES, "nome_cliente": {"page": 2, "box": [10.0, 20.0, 30.0, 40.0], "text": "=MARIA"},
+                              "consumo_lista": [{"page": 1, "box": [40.0, 1800.0, 400.0, 1822.0], "text": "04/2025 | 340"},
+                                                None]}
+    assert row["page_sizes"] == [[1240, 1754], [1240, 1754]] and row["data"]["valor_fatura"] == 396.89
+
+
+def test_sources_flag_writes_csv_source_columns(tmp_path, monkeypatch, capsys):
+    sources_server(monkeypatch)
+    bill = tmp_path / "equatorial_go" / "a.jpg"
+    bill.parent.mkdir()
+    bill.write_bytes(b"x")
+    out = tmp_path / "answers.csv"
+    assert run([str(bill), "--server", "http://x", "--sources", "-o", str(out)], monkeypatch) == 0
+    with out.open(newline="") as fh:
+        [row] = list(csv.DictReader(fh))
+    assert tuple(row)[: len(CSV_COLUMNS)] == CSV_COLUMNS
+    assert row["valor_fatura__source"] == "1:812,1402,969,1431"  # whole pixels, rounded outwards
+    assert row["vencimento__source"] == "" and row["num_instalacao__source"] == ""
+    assert json.loads(row["consumo_lista__source"]) == ["1:40,1800,400,1822", None]
+    assert row["nome_cliente__source"] == "2:10,20,30,40" and row["consumo_kwh__source"] == ""
+    assert json.loads(row["sources"])["nome_cliente"]["text"] == "=MARIA"  # the printed text: in the JSON column
+    assert json.loads(row["page_sizes"]) == [[1240, 1754], [1240, 1754]]
+
+    # resuming with another choice would mix columns under one header: refused, the file untouched
+    before = out.read_bytes()
+    bill2 = bill.parent / "b.jpg"
+    bill2.write_bytes(b"y")
+    assert run([str(bill.parent), "--server", "http://x", "-o", str(out)], monkeypatch) == 2
+    assert "written with --sources" in capsys.readouterr().err and out.read_bytes() == before
+    assert run([str(bill.parent), "--server", "http://x", "--sources", "-o", str(out)], monkeypatch) == 0
+    with out.open(newline="") as fh:
+        assert [r["valor_fatura__source"] for r in csv.DictReader(fh)] == ["1:812,1402,969,1431"] * 2
+
+
+def test_sources_from_a_server_without_them(tmp_path, monkeypatch):
+    """An older server sends no sources: the columns are there and empty, nothing fails."""
+    sources_server(monkeypatch, sources=None)
+    bill = tmp_path / "equatorial_go" / "a.jpg"
+    bill.parent.mkdir()
+    bill.write_bytes(b"x")
+    out, lines = tmp_path / "answers.csv", tmp_path / "answers.jsonl"
+    assert run([str(bill), "--server", "http://x", "--sources", "-o", str(out)], monkeypatch) == 0
+    assert run([str(bill), "--server", "http://x", "--sources", "-o", str(lines)], monkeypatch) == 0
+    with out.open(newline="") as fh:
+        [row] = list(csv.DictReader(fh))
+    assert row["valor_fatura__source"] == "" and row["sources"] == "{}"
+    assert read_jsonl(lines)[0]["sources"] == {}
+
+
+def test_malformed_sources_never_fail_a_row():
+    answer = {"data": {}, "sources": {"valor_fatura": {"page": 1, "box": ["a"]}, "vencimento": "x",
+                                      "consumo_lista": [{"page": 1}, 3]}}
+    row = csv_row("f.jpg", answer, sources=True)
+    assert row["valor_fatura__source"] == "" and row["vencimento__source"] == ""
+    assert json.loads(row["consumo_lista__source"]) == [None, None]
+
+
+def test_extract_help_documents_sources(capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["extract", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--sources" in text and "page:x0,y0,x1,y1" in text and "pixels" in text

@@ -13,6 +13,11 @@
 * Each answer is appended as soon as it arrives, so an interrupted run resumes: files already in
   the output are skipped. Failed files are not written (a rerun retries them); they are listed
   in the summary and make the exit status 1.
+* ``--sources`` also writes where each value was read (the envelope's ``sources`` and
+  ``page_sizes``): a ``sources`` key per JSON line; in CSV a ``<field>__source`` column per contract
+  field holding ``page:x0,y0,x1,y1`` (pixels of the page as the server decoded it; for the list
+  fields a JSON list of those, null where a row was not located), plus ``sources`` (with the text
+  as printed) and ``page_sizes`` as JSON columns. Without it the output has no sources.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import contextlib
 import csv
 import json
 import logging
+import math
 import sys
 import time
 from collections import Counter, defaultdict
@@ -39,6 +45,10 @@ BILL_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".mpo", ".heic", ".
 CSV_HEAD = ("file", "key", "concessionaria", "uf", "requires_review", "warnings")
 CSV_TAIL = ("adapter", "adapter_version", "fallback", "model", "model_family", "pages", "confidence", "total_ms")
 CSV_COLUMNS = (*CSV_HEAD, *ALL_FIELDS, *CSV_TAIL)
+#: with --sources: where each field was read (page:x0,y0,x1,y1), then the sources with their text and the page sizes as JSON
+SOURCE_COLUMNS = (*(f"{name}__source" for name in ALL_FIELDS), "sources", "page_sizes")
+#: envelope keys written only with --sources
+SOURCE_KEYS = ("sources", "page_sizes")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -152,31 +162,72 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def csv_row(file: str, answer: dict[str, Any]) -> dict[str, str]:
+def csv_columns(sources: bool = False) -> tuple[str, ...]:
+    return (*CSV_COLUMNS, *SOURCE_COLUMNS) if sources else CSV_COLUMNS
+
+
+def _place(source: Any) -> str | None:
+    """One source as ``page:x0,y0,x1,y1`` (whole pixels, rounded outwards so the box still holds the value)."""
+    if not isinstance(source, dict):
+        return None
+    try:
+        x0, y0, x1, y1 = (float(v) for v in source["box"])
+        return f"{int(source['page'])}:{math.floor(x0)},{math.floor(y0)},{math.ceil(x1)},{math.ceil(y1)}"
+    except (KeyError, TypeError, ValueError, OverflowError):
+        return None  # a malformed source is left out, never a failed row
+
+
+def source_cell(source: Any) -> Any:
+    """A ``<field>__source`` value: ``page:x0,y0,x1,y1``; for a list field, one per row (null where not located)."""
+    if isinstance(source, list):
+        return [_place(s) for s in source]
+    return _place(source)
+
+
+def csv_row(file: str, answer: dict[str, Any], sources: bool = False) -> dict[str, str]:
     row = {"file": file, "warnings": ";".join(w["code"] for w in answer.get("warnings", []))}
     for name in ("key", "concessionaria", "uf", "requires_review", *CSV_TAIL):
         row[name] = answer.get(name)
     row["total_ms"] = (answer.get("timings_ms") or {}).get("total")
     row.update({name: answer["data"].get(name) for name in ALL_FIELDS})
-    return {name: (_cell(row[name]) if name != "file" else file) for name in CSV_COLUMNS}
+    if sources:
+        found = answer.get("sources") or {}
+        row.update({f"{name}__source": source_cell(found.get(name)) for name in ALL_FIELDS})
+        row["sources"], row["page_sizes"] = found, answer.get("page_sizes") or []
+    return {name: (_cell(row[name]) if name != "file" else file) for name in csv_columns(sources)}
 
 
 class Writer:
     """Appends one answer per line (JSONL) or row (CSV), flushed at once so an interruption loses nothing."""
 
-    def __init__(self, path: Path, fmt: str) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self, path: Path, fmt: str, sources: bool = False) -> None:
+        """``sources``: also write where each value was read. UsageError when resuming a CSV whose columns differ."""
         fresh = not path.exists() or path.stat().st_size == 0
-        self.fmt = fmt
+        columns = csv_columns(sources)
+        if fmt == "csv" and not fresh:
+            with path.open("r", encoding="utf-8", newline="") as fh:
+                header = tuple(next(csv.reader(fh), ()))
+            if header != columns:
+                if header == csv_columns(not sources):
+                    said = f"was written {'with' if not sources else 'without'} --sources; resume it the same way"
+                else:
+                    said = "has other columns than this version writes"
+                raise UsageError(f"{path} {said}, or write to a new file")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.fmt, self.sources = fmt, sources
         self.fh: IO[str] = path.open("a", encoding="utf-8", newline="")
-        self.csv = csv.DictWriter(self.fh, fieldnames=CSV_COLUMNS) if fmt == "csv" else None
+        self.csv = csv.DictWriter(self.fh, fieldnames=columns) if fmt == "csv" else None
         if self.csv is not None and fresh:
             self.csv.writeheader()
 
     def write(self, file: str, answer: dict[str, Any]) -> None:
         if self.csv is not None:
-            self.csv.writerow(csv_row(file, answer))
+            self.csv.writerow(csv_row(file, answer, self.sources))
         else:
+            if self.sources:
+                answer = {**answer, "sources": answer.get("sources") or {}, "page_sizes": answer.get("page_sizes") or []}
+            else:
+                answer = {k: v for k, v in answer.items() if k not in SOURCE_KEYS}
             self.fh.write(json.dumps({"file": file, **answer}, ensure_ascii=False) + "\n")
         self.fh.flush()
 
@@ -290,6 +341,14 @@ def add_extract_arguments(parser: argparse.ArgumentParser) -> None:
                         help="bills in flight at once (default 8 with --server, else EXTRACTOR_MAX_BATCH_SIZE)")
     parser.add_argument("--retries", type=int, default=8, help="attempts after a 503/429 or lost connection (default 8)")
     parser.add_argument("--format", choices=["jsonl", "csv"], help="output format (default: from the file name)")
+    parser.add_argument("--sources", action="store_true",
+                        help="also write where each value was read on the bill: JSONL gets each envelope's 'sources' "
+                        "(per field: page 1-based, box [x0,y0,x1,y1] in pixels of the page as the server decoded "
+                        "it, text as printed; null where not located) and 'page_sizes' ([width,height] per page); "
+                        "CSV gets a <field>__source column per contract field holding page:x0,y0,x1,y1 (list fields: a "
+                        "JSON list, one per row), plus 'sources' (with the printed text) and 'page_sizes' as JSON "
+                        "columns. "
+                        "Resume a file with the same choice")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--verbose", action="store_true", help="keep the service's INFO logs (local mode)")
 
@@ -316,7 +375,11 @@ def run_extract(args: argparse.Namespace) -> int:
     todo = [job for job in jobs if job.path.resolve() not in answered]
     if not args.verbose:
         logging.getLogger().setLevel(logging.WARNING)
-    writer = Writer(output, fmt)
+    try:
+        writer = Writer(output, fmt, sources=getattr(args, "sources", False))
+    except UsageError as exc:
+        print(f"extractor-energy extract: {exc}", file=sys.stderr)
+        return 2
     try:
         summary = asyncio.run(_run(args, todo, writer, RetryPolicy(retries=max(0, args.retries))))
     except ModelLoadError as exc:
