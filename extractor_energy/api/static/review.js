@@ -1,9 +1,12 @@
 // Review page: every value shown comes from a bill (hostile); it goes into the page only through
 // textContent / value, never as HTML. Calls /ui/api with the API key from the box at the top.
+// Provenance: the field in focus (or under the mouse) has its source box drawn over the page it was
+// read on; the envelope's boxes are in pixels of the page as the server decoded it, scaled here by
+// `page_sizes` to the size the page is shown at.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const state = { id: null, fields: [], envelope: null, urls: [] };
+const state = { id: null, fields: [], envelope: null, urls: [], focused: null, hovered: null };
 
 function keyHeaders() {
   const key = sessionStorage.getItem("extractor-api-key");
@@ -91,6 +94,7 @@ async function openItem(id) {
 
 function renderItem(item) {
   const env = item.envelope;
+  state.focused = state.hovered = null;  // the previous bill's field is gone with its form
   const flagged = new Map();
   for (const warning of env.warnings || []) {
     for (const field of warning.fields || []) flagged.set(field, `${warning.code}: ${warning.message}`);
@@ -117,9 +121,54 @@ function renderItem(item) {
       row.title = flagged.get(name);
     }
     row.append(label, input, conf);
+    input.addEventListener("focus", () => { state.focused = name; drawSources(); });
+    input.addEventListener("blur", () => { if (state.focused === name) state.focused = null; drawSources(); });
+    row.addEventListener("mouseenter", () => { state.hovered = name; drawSources(); });
+    row.addEventListener("mouseleave", () => { if (state.hovered === name) state.hovered = null; drawSources(); });
     form.append(row);
   }
   $("editor").hidden = false;
+}
+
+// ---------------------------------------------------------------- provenance boxes
+function sourcesOf(name) {
+  // the field's sources, one per located value (a list field has one per row; null rows are skipped)
+  const sources = (state.envelope && state.envelope.sources) || {};
+  const found = sources[name];
+  const list = Array.isArray(found) ? found : [found];
+  return list.filter((s) => s && Number.isInteger(s.page) && Array.isArray(s.box) && s.box.length === 4 &&
+    s.box.every((v) => Number.isFinite(v)));
+}
+
+function drawSources() {
+  for (const old of document.querySelectorAll("#pages .source-box")) old.remove();
+  const name = state.hovered || state.focused;
+  if (!name) return;
+  const sizes = (state.envelope && state.envelope.page_sizes) || [];
+  for (const [row, source] of sourcesOf(name).entries()) {
+    const holder = document.querySelector(`#pages .page[data-page="${source.page}"]`);
+    const img = holder && holder.querySelector("img");
+    if (!img) continue;
+    if (!img.complete || !img.naturalWidth) {  // not decoded yet: draw once it is
+      img.addEventListener("load", drawSources, { once: true });
+      continue;
+    }
+    // boxes are in pixels of the page as the server decoded it; without page_sizes (older answers),
+    // take the page image's own size
+    const [width, height] = sizes[source.page - 1] || [img.naturalWidth, img.naturalHeight];
+    if (!(width > 0 && height > 0)) continue;
+    const sx = img.clientWidth / width, sy = img.clientHeight / height;
+    const [x0, y0, x1, y1] = source.box;
+    const box = el("div", null, "source-box");
+    box.dataset.field = name;
+    box.dataset.row = String(row);
+    box.title = String(source.text ?? "");  // a property, never markup
+    box.style.left = `${img.offsetLeft + img.clientLeft + Math.min(x0, x1) * sx}px`;
+    box.style.top = `${img.offsetTop + img.clientTop + Math.min(y0, y1) * sy}px`;
+    box.style.width = `${Math.abs(x1 - x0) * sx}px`;
+    box.style.height = `${Math.abs(y1 - y0) * sy}px`;
+    holder.append(box);
+  }
 }
 
 async function renderPages(id, pages) {
@@ -131,11 +180,15 @@ async function renderPages(id, pages) {
     const blob = await (await api(`ui/api/items/${encodeURIComponent(id)}/pages/${n}`)).blob();
     const url = URL.createObjectURL(blob);
     state.urls.push(url);
+    const holder = el("div", null, "page");
+    holder.dataset.page = String(n);
     const img = el("img");
     img.alt = `page ${n}`;
     img.src = url;
-    box.append(img);
+    holder.append(img);
+    box.append(holder);
   }
+  drawSources();
 }
 
 function collect() {
@@ -180,6 +233,7 @@ async function discard() {
 
 function closeItem() {
   state.id = null;
+  state.focused = state.hovered = null;
   $("editor").hidden = true;
   $("pages").replaceChildren();
   loadQueue();
@@ -212,5 +266,6 @@ document.addEventListener("DOMContentLoaded", () => {
   $("refresh").addEventListener("click", loadQueue);
   $("save").addEventListener("click", save);
   $("discard").addEventListener("click", discard);
+  window.addEventListener("resize", drawSources);
   loadQueue();
 });
