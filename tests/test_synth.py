@@ -211,7 +211,9 @@ def _check_dataset(out, n: int, ext: str) -> list[dict]:
     assert [r["image"] for r in rows] == [f"fatura_{i:04d}.{ext}" for i in range(1, n + 1)]
     assert sorted(p.name for p in out.iterdir()) == sorted([r["image"] for r in rows] + ["annotations.jsonl"])
     for row in rows:
-        assert {"image", "json"} <= set(row) <= {"image", "json", "capture", "layout", "hidden"}
+        assert {"image", "json", "boxes"} <= set(row) <= {"image", "json", "capture", "layout", "hidden", "boxes"}
+        assert row["boxes"] and all(set(b) == {"field", "text", "page", "box"} for b in row["boxes"])
+        assert {b["field"].split(".")[0] for b in row["boxes"]} <= set(ALL_FIELDS)  # boxes name contract fields
         assert len(row["json"]) == len(ALL_FIELDS) == 47
         assert coerce_bill(row["json"], strict=True)[0].model_dump() == row["json"]
         BillData.model_validate(row["json"])
