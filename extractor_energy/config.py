@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     )
 
     constrained_decoding: bool = Field(True, description="Constrain generation to the contract's JSON schema")
+    grounded: bool = Field(True, description="Text family: read every value off the page text (candidates chosen by "
+                           "label evidence and cross-checks, each with its source) instead of letting the model write "
+                           "the JSON; false restores the generative path")
     review_threshold: float = Field(0.8, ge=0, le=1, description="Confidence under which a required field sets requires_review")
     review_dir: Path | None = Field(
         None, description="Keep answers with requires_review (file + answer) here for the /ui review page; corrections are "

@@ -30,7 +30,7 @@ def test_key_without_adapter_is_served_by_the_fallback_and_says_so(tiny_text_mod
     adapters.mkdir()
     fallback = shutil.copytree(text_adapter_factory(A), tmp_path / "generic")
     install_adapter(text_adapter_factory(B), adapters, "equatorial_go")
-    settings = test_settings(tiny_text_model_dir, adapters, fallback_adapter=str(fallback))
+    settings = test_settings(tiny_text_model_dir, adapters, fallback_adapter=str(fallback), grounded=False)
     with TestClient(create_app(settings)) as client:
         own = extract(client, "EQUATORIAL", "GO")
         assert (own["adapter"], own["fallback"], own["data"]["cod_cliente"]) == ("equatorial_go", False, "222")
@@ -47,7 +47,7 @@ def test_an_adapter_in_error_is_named_in_a_warning_not_silently_replaced(tiny_te
     (broken / "adapter_config.json").write_text("{not json")
     fallback = shutil.copytree(text_adapter_factory(A), tmp_path / "generic")
     for fallback_setting, served in ((str(fallback), "111"), ("none", None)):
-        settings = test_settings(tiny_text_model_dir, adapters, fallback_adapter=fallback_setting)
+        settings = test_settings(tiny_text_model_dir, adapters, fallback_adapter=fallback_setting, grounded=False)
         with TestClient(create_app(settings)) as client:
             body = extract(client)
         warning = next(w for w in body["warnings"] if w["code"] == "adapter_error")

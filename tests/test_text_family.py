@@ -235,7 +235,8 @@ def test_mixed_text_adapters_in_one_batch_keep_each_answer(tiny_text_model_dir, 
     adapters_dir.mkdir()
     install_adapter(text_adapter_factory(A), adapters_dir, "equatorial_go")
     install_adapter(text_adapter_factory(B), adapters_dir, "cemig_mg")
-    settings = test_settings(tiny_text_model_dir, adapters_dir, max_batch_size=8, max_queue_size=128)
+    # the generative path (grounded off) is the one that attaches text adapters per row
+    settings = test_settings(tiny_text_model_dir, adapters_dir, max_batch_size=8, max_queue_size=128, grounded=False)
     keys = {"a": ("EQUATORIAL", "GO"), "b": ("CEMIG", "MG"), "base": ("ENEL", "RJ")}
     pdfs = [text_pdf(bill_text(i)) for i in range(6)]
     with live_server(settings) as url:

@@ -50,6 +50,10 @@ class ExtractResponse(BaseModel):
     fallback: bool = Field(False, description="true when the fallback adapter (EXTRACTOR_FALLBACK_ADAPTER) served: the key has no servable adapter of its own")
     model: str = Field(description="base model served (Hub id, or the configured name)")
     model_family: Literal["vlm", "text"] = Field(description="vlm: page images -> vision-language model; text: page text (PDF text layer or OCR) -> causal LM")
+    extraction: Literal["grounded", "generative"] = Field(
+        "generative", description="grounded: every value was read off the page text (a candidate chosen by label "
+        "evidence and cross-checks; nothing is generated, `adapter` is null); generative: the model (with the key's "
+        "adapter) wrote the JSON, and `sources` locates its values on the page where the page text holds them")
     pages: int = Field(description="pages given to the model (PDF pages, 1 for images)")
     data: BillData = Field(description="the output contract: every field present, null/false/[] when absent")
     confidence: dict[str, float] = Field(description="per field the model wrote: lowest token probability of its value, 0..1")

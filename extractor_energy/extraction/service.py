@@ -26,6 +26,7 @@ from extractor_energy.domain.keys import BillKey, InvalidKey, make_key
 from extractor_energy.metrics import Metrics
 from extractor_energy.engine.model import LoadedModel
 from extractor_energy.documents.page_text import PageText, PageTextPool, prompt_text
+from extractor_energy.grounding import GroundedAnswer, ground_bill, locate_sources
 from extractor_energy.extraction.parsing import parse_answer
 from extractor_energy.extraction.prompts import build_messages
 from extractor_energy.engine.scheduler import Scheduler
@@ -95,6 +96,8 @@ class ExtractionService:
         decoded = time.perf_counter()
         text, page_texts = await self.read_text(document)
         read = time.perf_counter()
+        if text is not None and self.settings.grounded:
+            return await self._grounded(key, document, page_texts, started, decoded, read)
         lease, notes = self.lease_for(key.key)
         try:
             gen_input = GenerationInput(
@@ -111,6 +114,7 @@ class ExtractionService:
         findings = check_bill(parsed.data)
         warnings = notes + page_warnings(page_texts) + parsed.warnings + findings_to_warnings(findings)
         finished = time.perf_counter()
+        sources = locate_sources(parsed.data, page_texts or _text_layer_pages(document))
         return {
             "key": key.key,
             "concessionaria": key.concessionaria.upper(),
@@ -120,8 +124,11 @@ class ExtractionService:
             "fallback": bool(lease and lease.key == FALLBACK_KEY),
             "model": self.loaded.name,
             "model_family": self.loaded.family,
+            "extraction": "generative",
             "pages": len(document.pages),
+            "page_sizes": [[p.width, p.height] for p in document.pages],
             "data": parsed.data.model_dump(),
+            "sources": sources,
             "confidence": confidence,
             "requires_review": requires_review(parsed.data, confidence, findings, self.settings.review_threshold),
             "warnings": warnings,
@@ -136,6 +143,44 @@ class ExtractionService:
             "batch_size": output.batch_size,
             "tokens_generated": output.tokens_generated,
             "prompt_tokens": output.prompt_tokens,
+        }
+
+    async def _grounded(self, key: BillKey, document: Document, page_texts: list[PageText], started: float, decoded: float,
+                  read: float) -> dict[str, Any]:
+        """Text family: every value read off the page (:mod:`extractor_energy.grounding`), no generation."""
+        answer: GroundedAnswer = await asyncio.to_thread(ground_bill, page_texts)  # pure Python, off the event loop
+        findings = check_bill(answer.data)
+        warnings = page_warnings(page_texts) + answer.conflicts + findings_to_warnings(findings)
+        finished = time.perf_counter()
+        return {
+            "key": key.key,
+            "concessionaria": key.concessionaria.upper(),
+            "uf": key.uf,
+            "adapter": None,
+            "adapter_version": None,
+            "fallback": False,
+            "model": self.loaded.name,
+            "model_family": self.loaded.family,
+            "extraction": "grounded",
+            "pages": len(document.pages),
+            "page_sizes": [[p.width, p.height] for p in document.pages],
+            "data": answer.data.model_dump(),
+            "sources": answer.sources,
+            "confidence": answer.confidence,
+            "requires_review": requires_review(answer.data, answer.confidence, [*findings, *answer.conflicts],
+                                               self.settings.review_threshold),
+            "warnings": warnings,
+            "timings_ms": {
+                "decode": round((decoded - started) * 1000, 1),
+                "ocr": round((read - decoded) * 1000, 1),
+                "queue": 0.0,
+                "preprocess": 0.0,
+                "generate": 0.0,
+                "total": round((finished - started) * 1000, 1),
+            },
+            "batch_size": 0,
+            "tokens_generated": 0,
+            "prompt_tokens": 0,
         }
 
     def lease_for(self, key: str) -> tuple[Lease | None, list[AnswerWarning]]:
@@ -189,3 +234,9 @@ def page_warnings(pages: list[PageText]) -> list[AnswerWarning]:
         {"code": "page_unreadable", "fields": [], "message": f"page {n}: {page.warning}"}
         for n, page in enumerate(pages, start=1) if page.warning
     ]
+
+
+def _text_layer_pages(document: Document) -> list[PageText]:
+    """A PDF's own text layers as page texts (VLM family: no OCR), to locate what the model wrote."""
+    return [PageText("", "pdf_text", boxes=list(layer or []), width=page.width, height=page.height)
+            for page, layer in zip(document.pages, document.text_layers or [])]

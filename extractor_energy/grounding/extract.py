@@ -1,0 +1,224 @@
+"""A bill's page text -> the contract, every value a candidate read off the page, with its source.
+
+Cross-checks decide ties and set confidence: the FEBRABAN barcode's amount against the total, the
+history row of the reference month and the reading difference against the consumption, the
+reading dates against the billed days, the due date after the reference month. A conflict lowers
+the field's confidence (and so sets ``requires_review`` downstream); it never invents a value.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from extractor_energy.documents.page_text import PageText
+from extractor_energy.domain.barcode import barcode_amount
+from extractor_energy.domain.schema import BillData, coerce_bill
+from extractor_energy.grounding.candidates import Candidate, find_candidates
+from extractor_energy.grounding.fields import SPECS
+from extractor_energy.grounding.lines import Line, page_lines
+from extractor_energy.grounding.lists import consumption_history, open_bills
+from extractor_energy.grounding.ranker import MIN_SCORE, Scored, rank
+from extractor_energy.grounding.structures import read_structures
+
+Source = dict[str, Any]
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class GroundedAnswer:
+    data: BillData
+    sources: dict[str, Source | list[Source | None] | None]
+    confidence: dict[str, float]
+    conflicts: list[dict[str, Any]] = field(default_factory=list)  # answer warnings {"code", "fields", "message"}
+    candidates: int = 0
+
+
+def _confidence(ranked: list[Scored]) -> float:
+    top = ranked[0]
+    rival = next((s for s in ranked[1:] if s.candidate.value != top.candidate.value), None)
+    margin = top.score - (rival.score if rival else 0.0)
+    return round(max(0.05, min(1.0, top.score / 3.0) * min(1.0, 0.55 + margin / 2.0)), 4)
+
+
+def _day(text: str) -> date | None:
+    try:
+        d, m, y = (int(p) for p in text.split("/"))
+        return date(y, m, d)
+    except (ValueError, AttributeError):
+        return None
+
+
+class _Reader:
+    def __init__(self, lines: list[Line], candidates: list[Candidate]):
+        self.lines, self.candidates = lines, candidates
+        self.values: dict[str, Any] = {}
+        self.sources: dict[str, Any] = {}
+        self.confidence: dict[str, float] = {}
+        self.conflicts: list[dict[str, Any]] = []
+
+    def take(self, name: str, ranked: list[Scored], conf: float | None = None) -> None:
+        if ranked and ranked[0].score >= MIN_SCORE:
+            self.set(name, ranked[0].candidate.value, ranked[0].candidate, conf if conf is not None else _confidence(ranked))
+
+    def set(self, name: str, value: Any, where: Candidate | None, conf: float) -> None:
+        self.values[name] = value
+        self.sources[name] = where.source() if where is not None else None
+        self.confidence[name] = round(conf, 4)
+
+    def conflict(self, fields: list[str], message: str) -> None:
+        for f in fields:
+            if f in self.confidence:
+                self.confidence[f] = round(min(self.confidence[f], 0.4), 4)
+        self.conflicts.append({"code": "cross_check", "fields": fields, "message": message})
+
+    def ranked(self, name: str) -> list[Scored]:
+        return rank(SPECS[name], self.candidates, self.lines)
+
+
+def ground_bill(pages: list[PageText]) -> GroundedAnswer:
+    """Read the contract off ``pages``; a page with no candidate for a field leaves it null.
+
+    Never raises: should a rule trip over an odd page, the answer is the empty contract with a
+    warning (bad input must not become a server error).
+    """
+    try:
+        return _ground(pages)
+    except Exception as exc:  # pragma: no cover - a defect in a rule, never the user's fault
+        log.exception("grounded extraction failed")
+        return GroundedAnswer(BillData(), {}, {}, [{"code": "grounding_failed", "fields": [],
+                                                   "message": f"values could not be read off the page ({type(exc).__name__})"}])
+
+
+def _ground(pages: list[PageText]) -> GroundedAnswer:
+    lines = page_lines(pages)
+    candidates = find_candidates(lines)
+    r = _Reader(lines, candidates)
+    r.take("mes_referencia", r.ranked("mes_referencia"))
+    reference = r.values.get("mes_referencia")
+    _dates(r, reference)
+    _total(r)
+    _consumption(r, reference)
+    for name in ("num_instalacao", "cod_cliente", "conta_contrato", "aliquota_icms", "contrib_iluminacao_publica",
+                 "energia_injetada_kwh", "saldo_creditos_kwh"):
+        ranked = r.ranked(name)
+        if name in ("cod_cliente", "conta_contrato"):
+            ranked = [s for s in ranked if s.candidate.value != r.values.get("num_instalacao")]
+        r.take(name, ranked)
+    for name, (value, where) in read_structures(lines, candidates).items():
+        if name not in r.values and value is not None:
+            r.set(name, value, where, 0.8 if where is not None else 0.6)
+    return _finish(r, len(candidates))
+
+
+def _dates(r: _Reader, reference: str | None) -> None:
+    start = _day(f"01/{reference}") if reference else None
+    for name in ("leitura_anterior", "leitura_atual", "vencimento", "proximo_leitura"):
+        ranked = r.ranked(name)
+        if name == "vencimento" and start is not None:
+            ranked = [s for s in ranked if (_day(s.candidate.value) or start) >= start] or ranked
+        if name == "proximo_leitura":
+            ranked = [s for s in ranked if s.candidate.value != r.values.get("vencimento")]
+            for s in ranked:
+                if s.candidate.kind == "daymonth" and reference:
+                    from extractor_energy.domain.normalize import full_date
+                    try:
+                        s.candidate = Candidate("date", full_date(s.candidate.value, reference), s.candidate.text,
+                                                s.candidate.line, s.candidate.start, s.candidate.end)
+                    except ValueError:
+                        s.score = -1
+            ranked = [s for s in ranked if s.candidate.kind == "date" and s.candidate.value]
+        r.take(name, ranked)
+    prev, cur = (_day(r.values.get(k) or "") for k in ("leitura_anterior", "leitura_atual"))
+    if prev and cur and cur <= prev:
+        r.conflict(["leitura_anterior", "leitura_atual"], "the current reading date is not after the previous one")
+
+
+def _total(r: _Reader) -> None:
+    ranked = r.ranked("valor_fatura")
+    codes = [c for c in r.candidates if c.kind == "barcode"]
+    amounts = {a for a in (_amount(c.value) for c in codes) if a}
+    if amounts:
+        agreeing = [s for s in ranked if s.candidate.value in amounts]
+        if agreeing:
+            best = agreeing[0]
+            r.set("valor_fatura", best.candidate.value, best.candidate, min(1.0, _confidence(ranked) + 0.3))
+            return
+    r.take("valor_fatura", ranked)
+    if amounts and "valor_fatura" in r.values and r.values["valor_fatura"] not in amounts:
+        r.conflict(["valor_fatura"], "the barcode's amount differs from the total read")
+
+
+def _amount(digits: str) -> float | None:
+    from extractor_energy.domain.barcode import barcode_from_line
+    try:
+        code = barcode_from_line(digits) if len(digits) == 48 else digits
+        return barcode_amount(code) if len(code) == 44 else None
+    except (ValueError, TypeError):
+        return None
+
+
+def _consumption(r: _Reader, reference: str | None) -> None:
+    rows = consumption_history(r.candidates, reference)
+    if rows:
+        r.values["consumo_lista"] = [row for row, _ in rows]
+        r.sources["consumo_lista"] = [c.source() for _, c in rows]
+    history = {row["mes_ano"]: row["consumo"] for row, _ in rows}
+    debts = open_bills(r.lines, r.candidates, reference)
+    if debts:
+        r.values["valores_em_aberto"] = [row for row, _ in debts]
+        r.sources["valores_em_aberto"] = [c.source() for _, c in debts]
+    ranked = [s for s in r.ranked("consumo_kwh") if s.candidate.value == int(s.candidate.value)]
+    expected = history.get(reference) if reference else None
+    if expected is not None:
+        agreeing = [s for s in ranked if s.candidate.value == expected]
+        if agreeing:
+            r.set("consumo_kwh", int(expected), agreeing[0].candidate, min(1.0, _confidence(ranked) + 0.3))
+        else:
+            r.take("consumo_kwh", ranked)
+            if "consumo_kwh" in r.values:
+                r.conflict(["consumo_kwh"], f"the history row of {reference} says {expected} kWh")
+    else:
+        r.take("consumo_kwh", ranked)
+    if "consumo_kwh" in r.values:
+        r.values["consumo_kwh"] = int(r.values["consumo_kwh"])
+    days = r.ranked("dias_faturados")
+    prev, cur = (_day(r.values.get(k) or "") for k in ("leitura_anterior", "leitura_atual"))
+    span = (cur - prev).days if prev and cur else None
+    agreeing = [s for s in days if span is not None and s.candidate.value == span]
+    if agreeing:
+        r.set("dias_faturados", span, agreeing[0].candidate, min(1.0, _confidence(days) + 0.3))
+    else:
+        r.take("dias_faturados", days)
+    if "dias_faturados" in r.values:
+        r.values["dias_faturados"] = int(r.values["dias_faturados"])
+
+
+def _finish(r: _Reader, count: int) -> GroundedAnswer:
+    data, problems = coerce_bill(r.values)
+    dumped = data.model_dump()
+    sources = {k: v for k, v in r.sources.items() if dumped.get(k) not in (None, False, [])}
+    confidence = {k: v for k, v in r.confidence.items() if k in sources}
+    return GroundedAnswer(data, sources, confidence, r.conflicts, count)
+
+
+def locate_sources(data: BillData, pages: list[PageText]) -> dict[str, Source | None]:
+    """For a value the model wrote (VLM family): where the page text holds it, else ``None`` (never invented)."""
+    lines = page_lines(pages)
+    candidates = find_candidates(lines)
+    out: dict[str, Source | None] = {}
+    for name, value in data.model_dump().items():
+        if value in (None, False, []) or isinstance(value, (list, bool)):
+            continue
+        hit = next((c for c in candidates if c.value == value or (isinstance(value, str) and c.text == value)), None)
+        if hit is None and isinstance(value, str):
+            hit = next((_text_hit(l, value) for l in lines if value.upper() in l.text.upper()), None)
+        out[name] = hit.source() if hit is not None else None
+    return out
+
+
+def _text_hit(line: Line, value: str) -> Candidate:
+    start = line.text.upper().index(value.upper())
+    return Candidate("text", value, line.text[start:start + len(value)], line, start, start + len(value))

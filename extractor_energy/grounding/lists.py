@@ -1,0 +1,85 @@
+"""The two lists, read as rows of candidates: the consumption history (month, kWh) and the open
+bills (month, amount) of a debts block."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from extractor_energy.grounding.candidates import Candidate
+from extractor_energy.grounding.lines import Line
+
+HISTORY_MAX = 13
+_DEBTS = re.compile(r"DEBITOS ANTERIORES|FATURAS? EM ATRASO|CONTAS VENCIDAS|FATURAS VENCIDAS|REAVISO|EM ABERTO")
+
+
+def _month_index(month: str) -> int:
+    mm, yyyy = month.split("/")
+    return int(yyyy) * 12 + int(mm) - 1
+
+
+def _next_on_line(c: Candidate, by_line: dict[int, list[Candidate]], kinds: tuple[str, ...]) -> Candidate | None:
+    """The first candidate after ``c`` on its line, if it is of ``kinds`` and nothing else comes between."""
+    after = [o for o in by_line.get(c.line.index, []) if o.start >= c.end and o.kind not in ("ident",)]
+    if not after:
+        return None
+    first = min(after, key=lambda o: o.start)
+    same_start = [o for o in after if o.start == first.start and o.kind in kinds]
+    return same_start[0] if same_start else None
+
+
+def consumption_history(candidates: list[Candidate], reference: str | None) -> list[tuple[dict[str, Any], Candidate]]:
+    """The longest run of (month, kWh) rows on nearby lines: the history table, not stray pairs elsewhere."""
+    by_line: dict[int, list[Candidate]] = {}
+    for c in candidates:
+        by_line.setdefault(c.line.index, []).append(c)
+    rows: list[tuple[dict[str, Any], Candidate]] = []
+    for c in candidates:
+        if c.kind != "month":
+            continue
+        if reference and not 0 <= _month_index(reference) - _month_index(c.value) < HISTORY_MAX:
+            continue
+        value = _next_on_line(c, by_line, ("number",))
+        if value is None or value.value != int(value.value) or not 0 <= value.value <= 1_000_000:
+            continue
+        if _DEBTS.search(c.line.folded):
+            continue
+        rows.append(({"mes_ano": c.value, "consumo": int(value.value)}, c))
+    runs: list[list[tuple[dict[str, Any], Candidate]]] = []
+    for row in rows:
+        last = runs[-1][-1][1] if runs else None
+        if last is not None and last.page == row[1].page and 0 <= row[1].line.index - last.line.index <= 2:
+            runs[-1].append(row)
+        else:
+            runs.append([row])
+    best = max(runs, key=len, default=[])
+    out, seen = [], set()
+    for row in best:
+        if row[0]["mes_ano"] not in seen:
+            seen.add(row[0]["mes_ano"])
+            out.append(row)
+    return out[:HISTORY_MAX]
+
+
+def open_bills(lines: list[Line], candidates: list[Candidate], reference: str | None) -> list[tuple[dict[str, Any], Candidate]]:
+    """Rows (month, amount) in the lines after a debts heading, months before the reference month."""
+    by_line: dict[int, list[Candidate]] = {}
+    for c in candidates:
+        by_line.setdefault(c.line.index, []).append(c)
+    rows: list[tuple[dict[str, Any], Candidate]] = []
+    seen: set[str] = set()
+    for line in lines:
+        if not _DEBTS.search(line.folded):
+            continue
+        for i in range(line.index, min(line.index + 8, len(lines))):
+            for c in sorted(by_line.get(i, []), key=lambda o: o.start):
+                if c.kind != "month" or c.value in seen:
+                    continue
+                if reference and _month_index(c.value) >= _month_index(reference):
+                    continue
+                later = [o for o in by_line.get(i, []) if o.kind == "money" and o.start > c.end]
+                if later:
+                    amount = min(later, key=lambda o: o.start)
+                    seen.add(c.value)
+                    rows.append(({"mes_ano": c.value, "valor": amount.value}, c))
+    return rows

@@ -1,0 +1,179 @@
+"""Fields read from a block or a keyword rather than a label and one value: enums, flags, tax rows,
+the address block, the barcode, and the two lists (history and open bills), each with its source."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from extractor_energy.domain import normalize as n
+from extractor_energy.domain.barcode import barcode_from_line
+from extractor_energy.grounding.candidates import Candidate
+from extractor_energy.grounding.lines import Line, fold
+
+Found = dict[str, tuple[Any, Candidate | None]]  # field -> (value, where it was read)
+UFS = ("AC AL AP AM BA CE DF ES GO MA MT MS MG PA PB PR PE PI RJ RN RS RO RR SC SP SE TO").split()
+
+
+def _span(line: Line, start: int, end: int, kind: str, value: Any) -> Candidate:
+    return Candidate(kind, value, line.text[start:end].strip(), line, start, end)
+
+
+def _keyword(out: Found, lines: list[Line], labels: str, pattern: str, normalise, field: str, window: int = 1) -> None:
+    """The first ``pattern`` on a line with ``labels`` (or up to ``window`` lines below), else anywhere."""
+    label_re, value_re = re.compile(labels), re.compile(pattern)
+    for i, line in enumerate(lines):
+        m = label_re.search(line.folded)
+        if not m:
+            continue
+        for j in range(i, min(i + window + 1, len(lines))):
+            start = m.end() if j == i else 0
+            v = value_re.search(lines[j].folded, start)
+            value = _try(normalise, lines[j].text[v.start():v.end()]) if v else None
+            if value is not None:
+                out[field] = (value, _span(lines[j], v.start(), v.end(), "keyword", value))
+                return
+
+
+def _try(fn, text: str) -> Any:
+    try:
+        return fn(text)
+    except (ValueError, TypeError):
+        return None
+
+
+_CLASS = r"RESIDENCIAL|COMERCIAL|INDUSTRIAL|RURAL|PODER PUBLICO|ILUMINACAO PUBLICA|SERVICO PUBLICO|OUTROS"
+_PHASE = r"MONOFASIC[OA]|BIFASIC[OA]|TRIFASIC[OA]|\bMONO\b|\bBIF\b|\bTRI\b"
+FLAGS: dict[str, str] = {
+    "baixa_renda": r"BAIXA RENDA|TARIFA SOCIAL(?! DE ENERGIA CANCELADA)|DESCONTO SOCIAL|SUBVENCAO",
+    "energia_ativa_injetada": r"INJETAD|\bSCEE\b|\bGD ?(I|II|1|2)\b|COMPENSAD",
+    "energia_reativa": r"REATIV",
+    "orgao_publico": r"PODER PUBLICO|ORGAO PUBLICO|SERVICO PUBLICO|ILUMINACAO PUBLICA -",
+    "parcelamentos": r"PARCELAMENTO|\bPARCELA\b|PARC\. ?DEB|\bFINANC\.",
+    "tarifa_branca": r"TARIFA BRANCA|\bBRANCA\b|INTERMEDIARI|FORA ?PONTA",
+    "ths_verde": r"HORO ?-?SAZONAL VERDE|\bTHS VERDE|MODALIDADE:? ?VERDE|A4 VERDE|TARIFA VERDE",
+    "faturas_venc": r"REAVISO|DEBITOS ANTERIORES|FATURAS? EM ATRASO|CONSTA DEBITO|CONTAS VENCIDAS|FATURAS VENCIDAS",
+}
+
+
+def read_structures(lines: list[Line], candidates: list[Candidate]) -> Found:
+    out: Found = {}
+    _keyword(out, lines, r"CLASSIFICA|CLASSE|CLS/SBC", _CLASS, n.classificacao, "classificacao")
+    if "classificacao" not in out:
+        _keyword(out, lines, r"", r"\b(?:B\d )?(?:" + _CLASS + r")\b", n.classificacao, "classificacao", 0)
+    _keyword(out, lines, r"FORNECIMENTO|LIGACAO|FORNEC|TIPO DE LIG|SUBGRUPO DE TENSAO|CLASSE", _PHASE,
+             n.tipo_instalacao, "tipo_instalacao")
+    if "tipo_instalacao" not in out:
+        _keyword(out, lines, r"", r"MONOFASIC[OA]|BIFASIC[OA]|TRIFASIC[OA]", n.tipo_instalacao, "tipo_instalacao", 0)
+    _keyword(out, lines, r"SUBGRUPO|GRUPO|CLASSIFICA|CLASSE", r"\b(?:A1|A2|A3A|A3|A4|AS|B1|B2|B3|B4)\b", n.subgrupo,
+             "subgrupo")
+    _keyword(out, lines, r"MODALIDADE|MOD\.? ?TARIF|TIPO DE TARIFA|TARIFA", r"CONVENCIONAL|CONVENC|BRANCA|\bVERDE\b|\bAZUL\b",
+             n.modalidade, "modalidade", 0)
+    _keyword(out, lines, r"BANDEIRA", r"VERMELHA (?:P(?:ATAMAR )?\s?[12])|VERMELHA ?[12]|VERDE|AMARELA|ESCASSEZ",
+             n.bandeira, "bandeira_tarifaria", 0)
+    _keyword(out, lines, r"TENSAO|VOLTS", r"\d{3}(?: ?/ ?\d{3})? ?V\b", lambda t: re.sub(r"\s*V$", " V", t), "tensao_nominal", 0)
+    sub = out.get("subgrupo")
+    if sub:
+        out["alta_tensao"] = (str(sub[0]).upper().startswith("A"), sub[1])
+    for name, pattern in FLAGS.items():
+        rx = re.compile(pattern)
+        for line in lines:
+            m = rx.search(line.folded)
+            if m:
+                out[name] = (True, _span(line, m.start(), m.end(), "keyword", True))
+                break
+    _barcode(candidates, out)
+    _cpf(candidates, out)
+    _distribuidora(lines, out)
+    _address(lines, candidates, out)
+    _tax_rows(lines, candidates, out)
+    return out
+
+
+def _barcode(candidates: list[Candidate], out: Found) -> None:
+    for c in candidates:
+        if c.kind != "barcode":
+            continue
+        digits = c.value
+        if len(digits) == 48 and "linha_digitavel" not in out:
+            out["linha_digitavel"] = (digits, c)
+            code = _try(barcode_from_line, digits)
+            if code and "codigo_barras" not in out:
+                out["codigo_barras"] = (code, c)
+        elif len(digits) == 44 and "codigo_barras" not in out:
+            out["codigo_barras"] = (digits, c)
+
+
+def _cpf(candidates: list[Candidate], out: Found) -> None:
+    masked = [c for c in candidates if c.kind == "cpf" and re.search(r"[X*]", c.value)]
+    labelled = [c for c in candidates if c.kind == "cpf" and re.search(r"CPF|CNPJ|RANI", c.line.folded[:c.start])
+                and "INSCRICAO" not in c.line.folded]
+    pick = (masked or labelled or [None])[0]
+    if pick is not None:
+        out["cpf_cnpj"] = (pick.value, pick)
+
+
+def _distribuidora(lines: list[Line], out: Found) -> None:
+    rx = re.compile(r"[A-Z][A-Z .,&-]*(?:DISTRIBUI[CD][A-Z]*|ENERGIA|ELETRICIDADE|LIGHT|COPEL|CEMIG|CELESC)"
+                    r"[A-Z .,&/-]*(?:S\.? ?A\.?|S/A|LTDA)")
+    for line in lines:
+        m = rx.search(line.folded)
+        if m and not any(ch.isdigit() for ch in line.text[m.start():m.end()]):
+            value = line.text[m.start():m.end()].strip(" -|")
+            out["distribuidora"] = (value, _span(line, m.start(), m.end(), "text", value))
+            return
+
+
+_CITY_UF = re.compile(r"^(?P<city>[A-Z][A-Z .'-]+?)\s*[-/]\s*(?P<uf>" + "|".join(UFS) + r")\b")
+_STREET = re.compile(r"^(?P<street>(?:RUA|R\.|AV\.?|AVENIDA|TRAVESSA|TV\.?|ALAMEDA|AL\.|ESTRADA|RODOVIA|PRACA|QUADRA|"
+                     r"SETOR|LARGO|VIELA|BECO|QD)\b[A-Z0-9 .'-]*?)\s*,\s*(?P<num>\d+[A-Z]?|S/?N)\b")
+
+
+def _address(lines: list[Line], candidates: list[Candidate], out: Found) -> None:
+    """The supply address block, left-aligned: name, street (``RUA X, 12 - APTO 3``), district, city - UF + CEP."""
+    for cep in (c for c in candidates if c.kind == "cep"):
+        line = cep.line
+        m = _CITY_UF.search(line.folded.replace("CEP:", "").strip(" |")) or _CITY_UF.search(line.folded[:cep.start])
+        if not m or re.search(r"CNPJ|INSCRICAO", " ".join(l.folded for l in lines[max(0, line.index - 1):line.index + 1])):
+            continue
+        out["cep"] = (cep.value, cep)
+        city_at = line.folded.index(m.group("city"))
+        out["cidade"] = (line.text[city_at:city_at + len(m.group("city"))].strip(),
+                         _span(line, city_at, city_at + len(m.group("city")), "text", None))
+        uf_at = line.folded.index(m.group("uf"), city_at + len(m.group("city")))
+        out["estado"] = (m.group("uf"), _span(line, uf_at, uf_at + 2, "text", None))
+        x0 = line.pieces[0].x0
+        block = [l for l in lines[max(0, line.index - 8):line.index]
+                 if l.page == line.page and abs(l.pieces[0].x0 - x0) <= 0.02 * max(l.box[2] - x0, 1) + 3]
+        if len(block) < 3:
+            return
+        name, street, district = block[-3], block[-2], block[-1]
+        first = street.pieces[0].text
+        s = _STREET_PARTS.match(fold(first))
+        if s:
+            out["rua"] = (first[:s.end("rua")].strip(), _span(street, 0, s.end("rua"), "text", None))
+            out["numero"] = (first[s.start("num"):s.end("num")], _span(street, s.start("num"), s.end("num"), "text", None))
+            if s.group("comp"):
+                out["complemento"] = (first[s.start("comp"):].strip(), _span(street, s.start("comp"), len(first), "text", None))
+        out["bairro"] = (district.pieces[0].text.strip(), _span(district, 0, len(district.pieces[0].text), "text", None))
+        if not re.search(r"\d", name.pieces[0].text):
+            out["nome_cliente"] = (name.pieces[0].text.strip(), _span(name, 0, len(name.pieces[0].text), "text", None))
+        return
+
+
+_STREET_PARTS = re.compile(r"^(?P<rua>[^,]+?)\s*,\s*(?P<num>\d+[A-Z]?|S/?N)\b(?:\s*-\s*(?P<comp>.+))?")
+
+
+def _tax_rows(lines: list[Line], candidates: list[Candidate], out: Found) -> None:
+    """``ICMS | base | rate | value`` rows of the tax box: the rate and the value."""
+    for line in lines:
+        head = line.folded.lstrip(" |")
+        for name, field_value, field_rate in (("ICMS", "valor_icms", "aliquota_icms"), ("PIS", "valor_pis", None),
+                                              ("COFINS", "valor_cofins", None)):
+            if not re.match(name + r"\b", head) or field_value in out:
+                continue
+            money = [c for c in candidates if c.line is line and c.kind == "money"]
+            if len(money) >= 3:
+                out[field_value] = (money[-1].value, money[-1])
+                if field_rate and money[-2].value <= 40:
+                    out[field_rate] = (money[-2].value, money[-2])
