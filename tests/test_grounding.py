@@ -1,0 +1,95 @@
+"""Grounded extraction on hand-made page text: candidates, label evidence, cross-checks, provenance."""
+
+from __future__ import annotations
+
+from extractor_energy.documents.page_text import PageText, TextBox
+from extractor_energy.domain.barcode import digitable_line, make_barcode
+from extractor_energy.grounding import ground_bill
+from extractor_energy.grounding.candidates import find_candidates
+from extractor_energy.grounding.lines import page_lines
+
+CHAR = 10.0  # px per character in these hand-made pages
+ROW = 30.0
+
+
+def page(rows: list[list[tuple[int, str]]]) -> PageText:
+    """Rows of (column in characters, text) pieces -> a page with boxes, like OCR gives."""
+    boxes = [TextBox(text, col * CHAR, i * ROW, (col + len(text)) * CHAR, i * ROW + 20)
+             for i, row in enumerate(rows) for col, text in row]
+    return PageText("", "ocr", boxes=boxes, width=1200, height=int(len(rows) * ROW + 40))
+
+
+def test_candidates_are_typed_and_normalised():
+    lines = page_lines([page([[(0, "Ref: SET/2025 | R$ 1.234,56 | 07/10/2025 | 12.345-678 | 83660000003-5")]])])
+    kinds = {(c.kind, c.value) for c in find_candidates(lines)}
+    assert {("month", "09/2025"), ("money", 1234.56), ("date", "07/10/2025")} <= kinds
+    assert not any(k == "number" and v in (2025.0, 1234.0) for k, v in kinds)  # parts of a month or money are no numbers
+
+
+def test_column_label_above_picks_the_value_below_it_not_its_neighbours():
+    p = page([
+        [(0, "Conta mês"), (20, "Total a pagar"), (40, "Vencimento")],
+        [(0, "7/2025"), (20, "R$ 142,48"), (40, "15/08/2025")],
+        [(0, "Leitura Anterior"), (20, "Leitura Atual")],
+        [(0, "10/07/2025"), (20, "08/08/2025")],
+    ])
+    answer = ground_bill([p])
+    d = answer.data
+    assert (d.mes_referencia, d.valor_fatura, d.vencimento) == ("07/2025", 142.48, "15/08/2025")
+    assert (d.leitura_anterior, d.leitura_atual) == ("10/07/2025", "08/08/2025")
+    assert answer.sources["valor_fatura"] == {"page": 1, "box": [200.0, 30.0, 290.0, 50.0], "text": "R$ 142,48"}
+
+
+def test_a_due_date_beside_reading_dates_is_told_apart_by_labels():
+    p = page([[(0, "Data da leitura: 02/08/2025 | Emissão: 03/08/2025 | Vencimento: 20/08/2025")],
+              [(0, "Referência: 07/2025")]])
+    assert ground_bill([p]).data.vencimento == "20/08/2025"
+
+
+def test_the_barcode_amount_decides_between_two_labelled_totals():
+    code = make_barcode(321.09, "0069", "0" * 25)
+    p = page([[(0, "TOTAL: R$ 299,99")], [(0, "Total a pagar R$ 321,09")], [(0, digitable_line(code))]])
+    answer = ground_bill([p])
+    assert answer.data.valor_fatura == 321.09 and answer.data.codigo_barras == code
+    assert answer.confidence["valor_fatura"] >= 0.8
+
+
+def test_a_total_that_disagrees_with_the_barcode_is_flagged():
+    code = make_barcode(500.00, "0069", "0" * 25)
+    p = page([[(0, "Total a pagar R$ 321,09")], [(0, digitable_line(code))]])
+    answer = ground_bill([p])
+    assert answer.data.valor_fatura == 321.09  # read off the page, never replaced by a computed value
+    assert answer.confidence["valor_fatura"] <= 0.4
+    assert any(c["fields"] == ["valor_fatura"] for c in answer.conflicts)
+
+
+def test_history_row_of_the_reference_month_decides_consumption():
+    p = page([
+        [(0, "Conta mês"), (20, "Consumo kWh")],
+        [(0, "05/2025"), (20, "999")],
+        [(0, "Consumo (kWh) | 310 | 0,72 | 223,20")],
+        [(0, "HISTÓRICO DE CONSUMO")],
+        [(0, "05/2025 | 310 | 30")],
+        [(0, "04/2025 | 280 | 31")],
+        [(0, "03/2025 | 295 | 29")],
+    ])
+    answer = ground_bill([p])
+    assert answer.data.consumo_kwh == 310
+    assert [(r.mes_ano, r.consumo) for r in answer.data.consumo_lista] == [("05/2025", 310), ("04/2025", 280), ("03/2025", 295)]
+    assert len(answer.sources["consumo_lista"]) == 3
+
+
+def test_no_candidate_means_null_and_a_value_not_on_the_page_never_appears():
+    answer = ground_bill([page([[(0, "Vencimento")], [(0, "Total a pagar")]])])
+    assert answer.data.vencimento is None and answer.data.valor_fatura is None and answer.sources == {}
+    assert ground_bill([]).data.model_dump() == ground_bill([page([])]).data.model_dump()
+
+
+def test_every_answered_value_is_printed_where_its_source_says():
+    p = page([[(0, "Nº da Instalação: 3316674520")], [(0, "Classificação: B1 RESIDENCIAL | Tipo de Fornecimento: MONOFÁSICO")],
+              [(0, "TOTAL A PAGAR R$ 57,66")]])
+    answer = ground_bill([p])
+    assert answer.data.classificacao == "RESIDENCIAL" and answer.data.tipo_instalacao == "MONOFASICO"
+    lines = page_lines([p])
+    for field, source in answer.sources.items():
+        assert any(source["text"] in line.text for line in lines), field
