@@ -27,7 +27,8 @@ import torch
 from extractor_energy.config import Settings
 from extractor_energy.engine.constrained import schema_constraint_factory
 from extractor_energy.documents.decode import DocumentLimits, load_document
-from extractor_energy.training.finetune import LoraSettings, TrainExample, answer_text, train_lora
+from extractor_energy.training.config import TrainConfig
+from extractor_energy.training.finetune import TrainExample, answer_text, train_lora
 from extractor_energy.engine.generate import BASE, GenerationInput, generate_batch
 from extractor_energy.domain.keys import make_key
 from extractor_energy.engine.model import load_model
@@ -58,7 +59,7 @@ def train_adapter(model_dir: Path, out: Path, answer: str, pages: list[list], st
     processor = load_processor(model_dir, min_pixels=56 * 56, max_pixels=max_pixels)
     base = AutoModelForImageTextToText.from_pretrained(model_dir)
     examples = [TrainExample(p, KEY, answer) for p in pages]
-    settings = LoraSettings(rank=8, alpha=16, dropout=0.0, learning_rate=1e-2, max_steps=steps, batch_size=2)
+    settings = TrainConfig(rank=8, alpha=16, dropout=0.0, learning_rate=1e-2, max_steps=steps, batch_size=2, grad_accum=1)
     train_lora(base, processor, examples, settings).model.save_pretrained(out)
     return out
 

@@ -43,7 +43,7 @@ def build_assets(work: Path, adapters: int, rank: int) -> tuple[Path, Path]:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForImageTextToText
 
-    from extractor_energy.training.finetune import DEFAULT_TARGETS
+    from extractor_energy.engine.model import default_targets
     from extractor_energy.engine.tiny import build_tiny_model
 
     model_dir = work / "bench-model"
@@ -57,7 +57,7 @@ def build_assets(work: Path, adapters: int, rank: int) -> tuple[Path, Path]:
         if out.exists():
             continue
         torch.manual_seed(i)
-        config = LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=DEFAULT_TARGETS, init_lora_weights=False)
+        config = LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=default_targets("vlm"), init_lora_weights=False)
         peft = get_peft_model(base, config)
         peft.save_pretrained(out)
         base = peft.unload()

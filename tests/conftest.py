@@ -55,7 +55,8 @@ def adapter_factory(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFacto
     from transformers import AutoModelForImageTextToText
 
     from extractor_energy.documents.decode import DocumentLimits, load_document
-    from extractor_energy.training.finetune import LoraSettings, TrainExample, answer_text, train_lora
+    from extractor_energy.training.config import TrainConfig
+    from extractor_energy.training.finetune import TrainExample, answer_text, train_lora
     from extractor_energy.domain.keys import make_key
     from extractor_energy.engine.processor import load_processor
 
@@ -71,7 +72,7 @@ def adapter_factory(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFacto
             key = make_key("EQUATORIAL", "GO")  # the adapter prompt does not name the key
             limits = DocumentLimits(model_max_pixels=TINY_PIXELS)  # pages exactly as the server prepares them
             examples = [TrainExample(load_document(jpeg_bytes(bill_image(i)), limits).pages, key, text) for i in range(4)]
-            settings = LoraSettings(rank=rank, alpha=2 * rank, dropout=0.0, learning_rate=1e-2, max_steps=steps, batch_size=2)
+            settings = TrainConfig(rank=rank, alpha=2 * rank, dropout=0.0, learning_rate=1e-2, max_steps=steps, batch_size=2, grad_accum=1)
             result = train_lora(base, processor, examples, settings)
             out = root / f"adapter-{len(cache)}"
             result.model.save_pretrained(out)
@@ -120,7 +121,8 @@ def bill_text(seed: int = 0) -> str:
 @pytest.fixture(scope="session")
 def text_adapter_factory(tiny_text_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
     """``text_adapter_factory(answer_dict, steps=60) -> folder``: a text-family LoRA adapter that always writes ``answer_dict``."""
-    from extractor_energy.training.finetune import LoraSettings, TrainExample, answer_text, train_lora
+    from extractor_energy.training.config import TrainConfig
+    from extractor_energy.training.finetune import TrainExample, answer_text, train_lora
     from extractor_energy.domain.keys import make_key
     from extractor_energy.engine.model import default_targets, load_text_tokenizer
     from transformers import AutoModelForCausalLM
@@ -136,8 +138,8 @@ def text_adapter_factory(tiny_text_model_dir: Path, tmp_path_factory: pytest.Tem
             base = AutoModelForCausalLM.from_pretrained(tiny_text_model_dir)
             key = make_key("EQUATORIAL", "GO")
             examples = [TrainExample([], key, text, text=bill_text(i)) for i in range(4)]
-            settings = LoraSettings(rank=rank, alpha=2 * rank, dropout=0.0, learning_rate=1e-2, max_steps=steps,
-                                    batch_size=2, target_modules=default_targets("text"))
+            settings = TrainConfig(rank=rank, alpha=2 * rank, dropout=0.0, learning_rate=1e-2, max_steps=steps,
+                                   batch_size=2, grad_accum=1, target_modules=default_targets("text"))
             result = train_lora(base, tokenizer, examples, settings)
             result.model.peft_config["default"].base_model_name_or_path = str(tiny_text_model_dir)
             out = root / f"adapter-{len(cache)}"

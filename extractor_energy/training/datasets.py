@@ -13,6 +13,8 @@ Every annotation goes through the contract's own normalisers (``"R$ 1.234,56"`` 
 values that cannot be normalised reject the row. Rejected rows are reported with file, line
 and reason; preparation fails only when nothing usable is left.
 
+Reading a prepared data set back is :mod:`extractor_energy.training.dataset_rows`.
+
 Output: see ``training/README.md`` (``images/``, ``train.jsonl``, ``val.jsonl``, ``summary.json``).
 """
 
@@ -21,81 +23,27 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterator
 
 from extractor_energy.config import Settings
 from extractor_energy.documents.decode import DocumentError, DocumentLimits, load_document, sniff
 from extractor_energy.domain.keys import BillKey, InvalidKey, make_key, parse_key
-from extractor_energy.adapters.publish import publishing
 from extractor_energy.domain.schema import ALL_FIELDS, BillData, ContractError, coerce_bill
+from extractor_energy.training.dataset_rows import (  # the reading side, re-exported for existing importers
+    ANNOTATIONS, DatasetError, DatasetRow, Rejected, load_split, page_texts_of, read_summary, row_page_texts, row_pages,
+    text_limits,
+)
+from extractor_energy.training.dataset_write import PrepareResult, field_coverage, write_dataset
+
+__all__ = ["ANNOTATIONS", "DatasetError", "DatasetRow", "PrepareResult", "Rejected", "decode_check_limits", "field_coverage",
+           "load_split", "normalise_annotation", "prepare_dataset", "read_summary", "row_page_texts", "row_pages", "text_limits"]
 
 log = logging.getLogger(__name__)
 
-FORMAT = "extractor-energy-dataset/1"
-ANNOTATIONS = "annotations.jsonl"
-SPLITS = ("train", "val")
 _EXT = {"jpeg": ".jpg", "png": ".png", "webp": ".webp", "gif": ".gif", "tiff": ".tif", "bmp": ".bmp",
         "heif": ".heic", "avif": ".avif", "pdf": ".pdf"}
-
-
-class DatasetError(ValueError):
-    """The data set cannot be prepared or read; the message says why (``rejected``: the rows refused)."""
-
-    def __init__(self, message: str, rejected: list["Rejected"] | None = None):
-        super().__init__(message)
-        self.rejected = rejected or []
-
-
-@dataclass
-class Rejected:
-    source: str  # annotations file, relative to the data dir
-    line: int
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.source}:{self.line}: {self.reason}"
-
-
-@dataclass
-class DatasetRow:
-    """One usable bill of a prepared data set."""
-
-    id: str
-    images: list[str]  # paths relative to the data set folder
-    key: str
-    source: str
-    data: BillData
-    pages: int = 1
-    #: per page, the text the text family reads (PDF text layer or OCR), stored so training never re-runs OCR
-    page_texts: list[str] | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        out = {"id": self.id, "images": self.images, "key": self.key, "source": self.source, "pages": self.pages,
-               "json": self.data.model_dump()}
-        if self.page_texts is not None:
-            out["page_texts"] = self.page_texts
-        return out
-
-    @classmethod
-    def from_json(cls, row: dict[str, Any]) -> "DatasetRow":
-        data, _ = coerce_bill(row["json"], strict=True)
-        texts = row.get("page_texts")
-        return cls(id=row["id"], images=list(row["images"]), key=row["key"], source=row.get("source", ""),
-                   data=data, pages=int(row.get("pages", 1)), page_texts=list(texts) if texts is not None else None)
-
-
-@dataclass
-class PrepareResult:
-    output_dir: Path
-    summary: dict[str, Any]
-    rejected: list[Rejected] = field(default_factory=list)
-
-    @property
-    def usable(self) -> int:
-        return int(self.summary["counts"]["usable"])
 
 
 # ---------------------------------------------------------------------------- reading the raw data
@@ -188,15 +136,6 @@ def _hash_split(row_id: str, seed: int) -> float:
     """A stable number in [0, 1) per row: adding rows never moves the others between splits."""
     digest = hashlib.sha256(f"{seed}:{row_id}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64
-
-
-def field_coverage(rows: list[DatasetRow]) -> dict[str, dict[str, float]]:
-    """Per contract field: in how many rows it has a value (not null/false/[])."""
-    out = {}
-    for name in ALL_FIELDS:
-        count = sum(1 for r in rows if getattr(r.data, name) not in (None, False, []))
-        out[name] = {"count": count, "fraction": round(count / len(rows), 4) if rows else 0.0}
-    return out
 
 
 def prepare_dataset(
@@ -322,7 +261,7 @@ def prepare_dataset(
         raise DatasetError(f"no usable rows for {key} in {data_dir} ({rows_read} read, {detail})", rejected)
 
     split = _split(rows, val_fraction, seed)
-    return _write(output_dir, rows, split, blobs, bill_key, data_dir, val_fraction, seed, rows_read, rejected,
+    return write_dataset(output_dir, rows, split, blobs, bill_key, data_dir, val_fraction, seed, rows_read, rejected,
                   other_keys, skipped_folders)
 
 
@@ -330,11 +269,6 @@ def decode_check_limits(settings: Settings | None = None) -> DocumentLimits:
     """For checking that bills decode within the server's limits (size, pages, pixels): with a low PDF
     resolution and a small page budget, which keep the check fast (these pages are not kept)."""
     return replace((settings or Settings()).document_limits(offline=True), pdf_dpi=72, model_max_pixels=256 * 256)
-
-
-def text_limits(settings: Settings | None = None) -> DocumentLimits:
-    """How pages are decoded for reading their text: as the server decodes them for the text family."""
-    return (settings or Settings()).document_limits("text", offline=True)
 
 
 def _read_page_texts(todo: list[tuple[DatasetRow, list[str], list[bytes]]], show_progress: bool) -> None:
@@ -345,27 +279,7 @@ def _read_page_texts(todo: list[tuple[DatasetRow, list[str], list[bytes]]], show
 
     reader = PageTextReader()
     for row, names, contents in tqdm(todo, desc="page text", unit="bill", disable=not show_progress):
-        row.page_texts = _texts_of(reader, names, contents)
-
-
-def _texts_of(reader: Any, names: list[str], contents: list[bytes]) -> list[str]:
-    texts: list[str] = []
-    limits = text_limits()
-    for name, blob in zip(names, contents):
-        document = load_document(blob, limits, filename=name)
-        layers = document.text_layers or [None] * len(document.pages)
-        texts += [reader.read_page(page, layer).text for page, layer in zip(document.pages, layers)]
-    return texts
-
-
-def row_page_texts(dataset_dir: str | Path, row: DatasetRow) -> list[str]:
-    """The row's stored page texts, or (data sets prepared without them) read now from its images."""
-    if row.page_texts is None:
-        from extractor_energy.documents.page_text import PageTextReader
-
-        paths = [Path(dataset_dir) / name for name in row.images]
-        row.page_texts = _texts_of(PageTextReader(), [p.name for p in paths], [p.read_bytes() for p in paths])
-    return row.page_texts
+        row.page_texts = page_texts_of(reader, names, contents)
 
 
 #: with at least MIN_VAL_FOR_ROWS usable bills, the val split holds at least MIN_VAL_ROWS of them
@@ -385,96 +299,3 @@ def _split(rows: list[DatasetRow], val_fraction: float, seed: int) -> dict[str, 
     elif not train and val:
         split[max(val, key=position.__getitem__)] = "train"
     return split
-
-
-def _write(
-    output_dir: Path, rows: list[DatasetRow], split: dict[str, str], blobs: dict[str, tuple[bytes, str]],
-    key: BillKey, data_dir: Path, val_fraction: float, seed: int, rows_read: int, rejected: list[Rejected],
-    other_keys: dict[str, int], skipped_folders: list[str],
-) -> PrepareResult:
-    from extractor_energy import __version__
-
-    digest = hashlib.sha256()
-    with publishing(output_dir) as tmp:
-        (tmp / "images").mkdir()
-        for name in sorted(blobs):
-            (tmp / name).write_bytes(blobs[name][0])
-        for name in SPLITS:
-            lines = [json.dumps(r.to_json(), ensure_ascii=False) for r in rows if split[r.id] == name]
-            text = "".join(line + "\n" for line in lines)
-            (tmp / f"{name}.jsonl").write_text(text, encoding="utf-8")
-            digest.update(f"{name}.jsonl\0{len(text.encode())}\0".encode())
-            digest.update(text.encode("utf-8"))
-        for name in sorted(blobs):
-            digest.update(f"{name}\0{len(blobs[name][0])}\0".encode())
-            digest.update(blobs[name][0])
-        train = [r for r in rows if split[r.id] == "train"]
-        val = [r for r in rows if split[r.id] == "val"]
-        summary = {
-            "format": FORMAT,
-            "key": key.key,
-            "concessionaria": key.concessionaria,
-            "uf": key.uf,
-            "fingerprint": digest.hexdigest(),
-            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "package_version": __version__,
-            "source": str(data_dir.resolve()),
-            "seed": seed,
-            "val_fraction": val_fraction,
-            "counts": {
-                "rows_read": rows_read, "usable": len(rows), "train": len(train), "val": len(val),
-                "rejected": len(rejected), "other_key": sum(other_keys.values()), "images": len(blobs),
-                "pages": sum(r.pages for r in rows),
-            },
-            "rejected": [{"source": r.source, "line": r.line, "reason": r.reason} for r in rejected],
-            "other_keys": other_keys,
-            "skipped_folders": skipped_folders,
-            "field_coverage": field_coverage(rows),
-            "field_coverage_val": {f: v["count"] for f, v in field_coverage(val).items()},
-            "fields": list(ALL_FIELDS),
-        }
-        (tmp / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    return PrepareResult(output_dir=output_dir, summary=summary, rejected=rejected)
-
-
-# ---------------------------------------------------------------------------- reading a prepared data set
-def read_summary(dataset_dir: str | Path) -> dict[str, Any]:
-    path = Path(dataset_dir) / "summary.json"
-    if not path.is_file():
-        raise DatasetError(
-            f"{dataset_dir} is not a prepared data set (no summary.json); run training/prepare_dataset.py first"
-        )
-    summary = json.loads(path.read_text(encoding="utf-8"))
-    if summary.get("format") != FORMAT:
-        raise DatasetError(f"{path}: format {summary.get('format')!r}, expected {FORMAT!r}")
-    return summary
-
-
-def load_split(dataset_dir: str | Path, split: str = "train") -> list[DatasetRow]:
-    """Rows of ``train``, ``val`` or ``all`` (train then val)."""
-    dataset_dir = Path(dataset_dir)
-    read_summary(dataset_dir)
-    names = SPLITS if split == "all" else (split,)
-    rows: list[DatasetRow] = []
-    for name in names:
-        if name not in SPLITS:
-            raise DatasetError(f"unknown split {split!r}: train, val or all")
-        path = dataset_dir / f"{name}.jsonl"
-        if not path.is_file():
-            raise DatasetError(f"{path} is missing")
-        for number, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            if text.strip():
-                try:
-                    rows.append(DatasetRow.from_json(json.loads(text)))
-                except (json.JSONDecodeError, KeyError, ContractError) as exc:
-                    raise DatasetError(f"{path}:{number}: {exc}") from None
-    return rows
-
-
-def row_pages(dataset_dir: str | Path, row: DatasetRow, limits: DocumentLimits) -> list:
-    """The model-ready pages of a row, decoded exactly as the server decodes an upload."""
-    pages = []
-    for name in row.images:
-        path = Path(dataset_dir) / name
-        pages += load_document(path.read_bytes(), limits, filename=path.name).pages
-    return pages

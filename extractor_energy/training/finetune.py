@@ -1,4 +1,4 @@
-"""LoRA training core shared by ``training/train_lora.py`` and the test fixtures.
+"""LoRA training core shared by the training run (:mod:`.run`), the test fixtures and the benchmarks.
 
 Uses the server's own prompt (``prompts.build_messages(..., with_adapter=True)``) and chat
 template, and puts the loss on the answer tokens only, so what is trained is what is served.
@@ -14,18 +14,20 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
 import torch
-from peft import LoraConfig, PeftModel, get_peft_model
+from peft import PeftModel, get_peft_model
 from PIL import Image
 
 from extractor_energy.engine.encoding import chat_prompt, encode, tokenizer_of
 from extractor_energy.domain.keys import BillKey
-from extractor_energy.engine.model import default_targets
+from extractor_energy.engine.model import family_of
 from extractor_energy.extraction.prompts import build_messages
 from extractor_energy.domain.schema import BillData, compact
+from extractor_energy.training.config import TrainConfig
 
-#: LoRA only on the language model's projections: vision-tower adapters break per-row adapter batches.
-DEFAULT_TARGETS = default_targets("vlm")
 IGNORE = -100
+#: encode (tokenise + image patches) every example once up front when there are at most this many;
+#: larger sets are encoded batch by batch so memory stays flat (pixel values are large)
+MAX_CACHED_EXAMPLES = 128
 
 
 def answer_text(data: BillData | dict[str, Any], fields: Sequence[str] | None = None) -> str:
@@ -45,35 +47,6 @@ class TrainExample:
     key: BillKey
     answer: str
     text: str | None = None  # text family: the bill's page text exactly as the server builds it
-
-
-@dataclass
-class LoraSettings:
-    rank: int = 16
-    alpha: float = 32
-    dropout: float = 0.05
-    target_modules: str | list[str] = DEFAULT_TARGETS
-    learning_rate: float = 2e-4
-    batch_size: int = 1
-    grad_accum: int = 1
-    epochs: float = 3
-    max_steps: int | None = None
-    warmup_ratio: float = 0.03
-    weight_decay: float = 0.0
-    seed: int = 0
-    gradient_checkpointing: bool = False
-    #: start from this adapter's weights (same rank and targets) instead of a fresh LoRA: a specialised
-    #: adapter begins where the generic one ended and needs far fewer steps
-    init_adapter: str | None = None
-    #: encode (tokenise + image patches) every example once up front when there are at most this many;
-    #: larger sets are encoded batch by batch so memory stays flat (pixel values are large).
-    max_cached_examples: int = 128
-
-    def lora_config(self) -> LoraConfig:
-        return LoraConfig(
-            r=self.rank, lora_alpha=self.alpha, lora_dropout=self.dropout, target_modules=self.target_modules,
-            bias="none", use_dora=False, task_type=None,
-        )
 
 
 def encode_example(processor: Any, example: TrainExample) -> dict[str, torch.Tensor]:
@@ -117,14 +90,18 @@ def train_lora(
     base_model: torch.nn.Module,
     processor: Any,
     examples: list[TrainExample],
-    settings: LoraSettings,
+    settings: TrainConfig,
     *,
+    max_cached_examples: int = MAX_CACHED_EXAMPLES,
     on_step: Callable[[int, int, float], None] | None = None,
     start_state: dict[str, Any] | None = None,
     save_every: int | None = None,
     on_checkpoint: Callable[[PeftModel, int, dict[str, Any]], None] | None = None,
 ) -> TrainResult:
     """Train a fresh LoRA adapter on ``examples``; ``on_step(step, total, loss)`` reports progress.
+
+    The hyper-parameters are ``settings``'s; its ``target_modules`` None adapts every projection of the
+    base model's language model (the family is read from the model's config).
 
     ``start_state`` (from a checkpoint: ``{"step", "optimizer", "adapter"}``, optionally ``"losses"``) resumes a
     run; ``on_checkpoint(model, step, state)`` gets ``{"step", "optimizer", "losses"}`` every ``save_every`` steps.
@@ -133,15 +110,15 @@ def train_lora(
         raise ValueError("no training examples")
     random.seed(settings.seed)
     torch.manual_seed(settings.seed)
-    if settings.gradient_checkpointing:
-        base_model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        base_model.enable_input_require_grads()
-    model = get_peft_model(base_model, settings.lora_config())
-    if settings.init_adapter and not start_state:
-        _load_initial_adapter(model, settings.init_adapter)
     device = next(base_model.parameters()).device
     dtype = next(base_model.parameters()).dtype
-    if len(examples) <= settings.max_cached_examples:
+    if settings.checkpointing(device):
+        base_model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        base_model.enable_input_require_grads()
+    model = get_peft_model(base_model, settings.lora_config(family_of(base_model.config)))
+    if settings.init_adapter and not start_state:
+        _load_initial_adapter(model, settings.init_adapter)
+    if len(examples) <= max_cached_examples:
         cache = [encode_example(processor, ex) for ex in examples]
         encode: Callable[[int], dict[str, torch.Tensor]] = cache.__getitem__
     else:
