@@ -34,6 +34,8 @@ class GroundedAnswer:
     confidence: dict[str, float]
     conflicts: list[dict[str, Any]] = field(default_factory=list)  # answer warnings {"code", "fields", "message"}
     candidates: int = 0
+    #: field -> the ranked candidates read by label (best first), for a model to choose among where evidence is thin
+    alternatives: dict[str, list[Scored]] = field(default_factory=dict)
 
 
 def _confidence(ranked: list[Scored]) -> float:
@@ -58,8 +60,10 @@ class _Reader:
         self.sources: dict[str, Any] = {}
         self.confidence: dict[str, float] = {}
         self.conflicts: list[dict[str, Any]] = []
+        self.alternatives: dict[str, list[Scored]] = {}
 
     def take(self, name: str, ranked: list[Scored], conf: float | None = None) -> None:
+        self.alternatives[name] = ranked
         if ranked and ranked[0].score >= MIN_SCORE:
             self.set(name, ranked[0].candidate.value, ranked[0].candidate, conf if conf is not None else _confidence(ranked))
 
@@ -201,7 +205,7 @@ def _finish(r: _Reader, count: int) -> GroundedAnswer:
     dumped = data.model_dump()
     sources = {k: v for k, v in r.sources.items() if dumped.get(k) not in (None, False, [])}
     confidence = {k: v for k, v in r.confidence.items() if k in sources}
-    return GroundedAnswer(data, sources, confidence, r.conflicts, count)
+    return GroundedAnswer(data, sources, confidence, r.conflicts, count, r.alternatives)
 
 
 def locate_sources(data: BillData, pages: list[PageText]) -> dict[str, Source | None]:
