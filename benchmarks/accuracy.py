@@ -147,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from extractor_energy.config import Settings
     from extractor_energy.training.datasets import load_split, read_summary
-    from extractor_energy.evaluation.scoring import normalised_fields, predict_local, score_predictions
+    from extractor_energy.evaluation.predict import predict_local
+    from extractor_energy.evaluation.scoring import normalised_fields, score_predictions
     from extractor_energy.domain.keys import make_key
     from extractor_energy.engine.model import load_model
     from extractor_energy.training.run import eval_items

@@ -139,7 +139,8 @@ def run_eval(args: argparse.Namespace) -> int:
 
     from extractor_energy.config import Settings
     from extractor_energy.training.datasets import DatasetError, load_split, read_summary
-    from extractor_energy.evaluation.scoring import format_table, predict_local, score_predictions
+    from extractor_energy.evaluation.predict import predict_local
+    from extractor_energy.evaluation.scoring import format_table, score_predictions
 
     if args.server and args.compare_base:
         print("extractor-energy eval: --compare-base needs a local model; the server picks its adapter itself",

@@ -1,5 +1,7 @@
 """Field-level metrics shared by training (before/after numbers) and ``extractor-energy eval``.
 
+Pure scoring: nothing here runs a model (that is :mod:`extractor_energy.evaluation.predict`).
+
 Three views of the same predictions against the gold contract:
 
 * **per-field accuracy**: share of documents whose value for the field equals the gold value
@@ -26,14 +28,12 @@ to 4 decimals; comparisons are otherwise exact (case-sensitive).
 
 from __future__ import annotations
 
-import logging
 import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
 from extractor_energy.domain.schema import ALL_FIELDS, REQUIRED_FIELDS, BillData, coerce_bill
 
-log = logging.getLogger(__name__)
 Pair = tuple[str, Any]
 
 
@@ -301,7 +301,7 @@ def format_table(reports: dict[str, EvalReport]) -> str:
     return "\n".join(lines)
 
 
-# ---------------------------------------------------------------------------- running a model
+# ---------------------------------------------------------------------------- items and predictions
 @dataclass
 class EvalItem:
     """One document to evaluate: its id, pages (RGB images, or a function returning them, decoded when
@@ -321,57 +321,6 @@ class Prediction:
     error: str | None = None
     adapter_version: str | None = None
     confidence: dict[str, float] = field(default_factory=dict)  # per field the model wrote (local runs)
-
-
-def predict_local(
-    loaded: Any,
-    items: Sequence[EvalItem],
-    *,
-    adapter_name: str | None,
-    max_new_tokens: int,
-    batch_size: int = 4,
-    constrained: bool = False,
-    progress: Any = None,
-    fields: Sequence[str] | None = None,
-) -> list[Prediction]:
-    """Generate with the resident model: ``adapter_name`` (adapter prompt) or None (base model + base prompt).
-
-    Uses :func:`inference.generate_batch` and :func:`parsing.parse_answer`, as the server does.
-    """
-    from extractor_energy.extraction.confidence import field_confidence
-    from extractor_energy.engine.generate import BASE, GenerationInput, generate_batch
-    from extractor_energy.extraction.parsing import parse_answer
-    from extractor_energy.extraction.prompts import build_messages
-
-    factory = None
-    if constrained:
-        from extractor_energy.engine.constrained import schema_constraint_factory
-
-        factory = schema_constraint_factory(loaded)
-    out: list[Prediction] = []
-    for start in range(0, len(items), max(1, batch_size)):
-        chunk = items[start : start + max(1, batch_size)]
-        try:
-            pages = [item.pages() if callable(item.pages) else item.pages for item in chunk]
-            texts = [item.text() if callable(item.text) else item.text for item in chunk]
-            inputs = [
-                GenerationInput(
-                    pages=p, messages=build_messages(item.key, len(p), with_adapter=adapter_name is not None, document_text=t),
-                    adapter_name=adapter_name or BASE, schema_fields=tuple(fields) if fields else None,
-                )
-                for item, p, t in zip(chunk, pages, texts)
-            ]
-            outputs = generate_batch(loaded, inputs, max_new_tokens, extra_processors=factory)
-        except Exception as exc:  # one broken batch must not lose the whole evaluation
-            log.warning("evaluation batch %d failed: %s", start // max(1, batch_size), exc, exc_info=True)
-            out += [Prediction(data=None, error=f"generation failed: {exc}") for _ in chunk]
-        else:
-            for o in outputs:
-                parsed = parse_answer(o.text)
-                out.append(Prediction(data=parsed.data, text=o.text, confidence=field_confidence(o, parsed)))
-        if progress is not None:
-            progress.update(len(chunk))
-    return out
 
 
 def score_predictions(items: Sequence[EvalItem], predictions: Sequence[Prediction],

@@ -10,7 +10,8 @@ from extractor_energy.documents.decode import DocumentLimits
 from extractor_energy.documents.page_text import prompt_text
 from extractor_energy.domain.keys import BillKey
 from extractor_energy.engine.model import LoadedModel
-from extractor_energy.evaluation.scoring import EvalItem, EvalReport, predict_local, score_predictions
+from extractor_energy.evaluation.predict import predict_local
+from extractor_energy.evaluation.scoring import EvalItem, EvalReport, score_predictions
 from extractor_energy.training.config import TrainConfig
 from extractor_energy.training.dataset_rows import DatasetRow, row_page_texts, row_pages
 
