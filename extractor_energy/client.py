@@ -24,7 +24,7 @@ import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Awaitable, Callable, Union
+from typing import IO, Any, Awaitable, Callable, Generator, Union
 
 import httpx
 from pydantic import ConfigDict
@@ -196,6 +196,21 @@ class _Base:
             raise outcome
         return None, outcome, response.headers.get("Retry-After")
 
+    def _attempts(self) -> Generator[float | None, httpx.Response | httpx.TransportError | None, Extraction]:
+        """The one retry loop of both clients, without I/O: it yields ``None`` for "send the request"
+        (and is sent the response, or the transport error) or a delay in seconds for "sleep", and returns
+        the extraction; it raises :class:`ServerBusy` when the retries run out, or what is not retried."""
+        last: BaseException | None = None
+        for attempt in range(self.retry.retries + 1):
+            response = yield None
+            assert response is not None
+            done, last, retry_after = self._attempt(response)
+            if done is not None:
+                return done
+            if attempt < self.retry.retries:
+                yield self.retry.delay(attempt, retry_after)
+        raise ServerBusy(self.retry.retries + 1, last)
+
     def _outcome(self, response: httpx.Response) -> Extraction | ExtractorHTTPError:
         if response.status_code == 200:
             return Extraction.model_validate(response.json())
@@ -222,18 +237,19 @@ class Client(_Base):
     def extract(self, source: Source, concessionaria: str, uf: str, *, filename: str | None = None) -> Extraction:
         """Extract one bill (path, bytes or binary file); see the module docstring for errors and retries."""
         form = self._form(source, concessionaria, uf, filename)
-        last: BaseException | None = None
-        for attempt in range(self.retry.retries + 1):
+        attempts = self._attempts()
+        step = next(attempts)
+        while True:  # drives the shared retry loop: send when it asks (None), sleep when it gives a delay
             try:
-                response: httpx.Response | httpx.TransportError = self._http.post("/extract", **form)
-            except httpx.TransportError as exc:
-                response = exc
-            done, last, retry_after = self._attempt(response)
-            if done is not None:
-                return done
-            if attempt < self.retry.retries:
-                self._sleep(self.retry.delay(attempt, retry_after))
-        raise ServerBusy(self.retry.retries + 1, last)
+                step = attempts.send(self._post(form) if step is None else self._sleep(step))
+            except StopIteration as finished:
+                return finished.value
+
+    def _post(self, form: dict[str, Any]) -> httpx.Response | httpx.TransportError:
+        try:
+            return self._http.post("/extract", **form)
+        except httpx.TransportError as exc:
+            return exc
 
     def close(self) -> None:
         self._http.close()
@@ -269,18 +285,19 @@ class AsyncClient(_Base):
     async def extract(self, source: Source, concessionaria: str, uf: str, *, filename: str | None = None) -> Extraction:
         """Extract one bill (path, bytes or binary file); see the module docstring for errors and retries."""
         form = await asyncio.to_thread(self._form, source, concessionaria, uf, filename)
-        last: BaseException | None = None
-        for attempt in range(self.retry.retries + 1):
+        attempts = self._attempts()
+        step = next(attempts)
+        while True:  # drives the shared retry loop, as Client.extract does
             try:
-                response: httpx.Response | httpx.TransportError = await self._http.post("/extract", **form)
-            except httpx.TransportError as exc:
-                response = exc
-            done, last, retry_after = self._attempt(response)
-            if done is not None:
-                return done
-            if attempt < self.retry.retries:
-                await self._sleep(self.retry.delay(attempt, retry_after))
-        raise ServerBusy(self.retry.retries + 1, last)
+                step = attempts.send(await self._post(form) if step is None else await self._sleep(step))
+            except StopIteration as finished:
+                return finished.value
+
+    async def _post(self, form: dict[str, Any]) -> httpx.Response | httpx.TransportError:
+        try:
+            return await self._http.post("/extract", **form)
+        except httpx.TransportError as exc:
+            return exc
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -152,3 +152,21 @@ def test_against_the_real_server_with_api_keys(tiny_model_dir, tmp_path):
             client.extract(jpeg_bytes(bill_image(3)), "EQUATORIAL", "GO")
         assert unknown.value.status_code == 401
     json.dumps(result.model_dump())  # the typed answer serialises back to JSON
+
+
+def test_both_clients_run_the_one_retry_loop_step_by_step():
+    """The retry loop asks for a send (None) or a sleep (seconds) and never does I/O itself."""
+    client = Client("http://x", retry=RetryPolicy(retries=2), transport=httpx.MockTransport(Script()))
+    attempts = client._attempts()
+    assert next(attempts) is None  # send
+    assert attempts.send(busy(503, "4")) == 4.0  # the server's Retry-After
+    assert attempts.send(None) is None  # send again
+    with pytest.raises(StopIteration) as finished:
+        attempts.send(httpx.Response(200, json=envelope()))
+    assert finished.value.value.key == "equatorial_go"
+    attempts = client._attempts()
+    next(attempts)
+    with pytest.raises(ServerBusy, match="after 3 attempts"):
+        for _ in range(3):
+            attempts.send(httpx.ConnectError("refused"))
+            attempts.send(None)
