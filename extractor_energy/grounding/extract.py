@@ -101,6 +101,7 @@ def _ground(pages: list[PageText]) -> GroundedAnswer:
     candidates = find_candidates(lines)
     r = _Reader(lines, candidates)
     r.take("mes_referencia", r.ranked("mes_referencia"))
+    _latest_month(r)
     reference = r.values.get("mes_referencia")
     _dates(r, reference)
     _total(r)
@@ -115,6 +116,46 @@ def _ground(pages: list[PageText]) -> GroundedAnswer:
         if name not in r.values and value is not None:
             r.set(name, value, where, 0.8 if where is not None else 0.6)
     return _finish(r, len(candidates))
+
+
+def _month_key(month: str) -> int:
+    mm, yyyy = month.split("/")
+    return int(yyyy) * 12 + int(mm)
+
+
+def _latest_month(r: _Reader) -> None:
+    """The reference month is the latest month the bill prints (its history ends there, open bills come
+    before it): where the label-read month is earlier, or none was read, the latest one is taken, flagged."""
+    months = [c for c in r.candidates if c.kind == "month" and 2000 <= int(c.value[-4:]) <= 2100]
+    if not months:
+        return
+    latest = max(months, key=lambda c: (_month_key(c.value), -c.line.index))
+    read = r.values.get("mes_referencia")
+    if read is not None and _month_key(read) >= _month_key(latest.value):
+        return
+    r.set("mes_referencia", latest.value, latest, 0.5)
+    if read is not None:
+        r.conflict(["mes_referencia"], f"the month read by its label ({read}) is earlier than the latest month "
+                                       f"printed ({latest.value})")
+
+
+def _unlabelled_due_date(r: _Reader, reference: str | None) -> None:
+    """No labelled due date: the date printed most often after the reference month (the slip repeats it),
+    not one of the reading dates, nor beside a reading/emission label; flagged for review."""
+    start = _day(f"01/{reference}") if reference else None
+    taken = {r.values.get(k) for k in ("leitura_anterior", "leitura_atual", "proximo_leitura")}
+    anti = SPECS["vencimento"].anti_patterns
+    counts: dict[str, list[Candidate]] = {}
+    for c in r.candidates:
+        day = _day(c.value) if c.kind == "date" else None
+        if day is None or c.value in taken or (start and not 0 < (day - start).days <= 100):
+            continue
+        if any(p.search(c.line.folded[:c.start]) for p in anti):
+            continue
+        counts.setdefault(c.value, []).append(c)
+    if counts:
+        value, where = max(counts.items(), key=lambda kv: (len(kv[1]), -kv[1][0].line.index))
+        r.set("vencimento", value, where[0], 0.45)
 
 
 def _dates(r: _Reader, reference: str | None) -> None:
@@ -135,6 +176,8 @@ def _dates(r: _Reader, reference: str | None) -> None:
                         s.score = -1
             ranked = [s for s in ranked if s.candidate.kind == "date" and s.candidate.value]
         r.take(name, ranked)
+    if "vencimento" not in r.values:
+        _unlabelled_due_date(r, reference)
     prev, cur = (_day(r.values.get(k) or "") for k in ("leitura_anterior", "leitura_atual"))
     if prev and cur and cur <= prev:
         r.conflict(["leitura_anterior", "leitura_atual"], "the current reading date is not after the previous one")
@@ -151,6 +194,11 @@ def _total(r: _Reader) -> None:
             r.set("valor_fatura", best.candidate.value, best.candidate, min(1.0, _confidence(ranked) + 0.3))
             return
     r.take("valor_fatura", ranked)
+    if "valor_fatura" not in r.values and amounts:
+        printed = [c for c in r.candidates if c.kind == "money" and c.value in amounts]
+        if printed:  # no label read, but the barcode's amount is printed on the page
+            r.set("valor_fatura", printed[0].value, printed[0], 0.6)
+            return
     if amounts and "valor_fatura" in r.values and r.values["valor_fatura"] not in amounts:
         r.conflict(["valor_fatura"], "the barcode's amount differs from the total read")
 
@@ -182,8 +230,13 @@ def _consumption(r: _Reader, reference: str | None) -> None:
             r.set("consumo_kwh", int(expected), agreeing[0].candidate, min(1.0, _confidence(ranked) + 0.3))
         else:
             r.take("consumo_kwh", ranked)
-            if "consumo_kwh" in r.values:
+            history_cells = {id(c) for _, c in rows}
+            elsewhere = [c for c in r.candidates if c.kind == "number" and c.value == expected
+                         and "KWH" in c.line.folded and id(c) not in history_cells]
+            if "consumo_kwh" in r.values and not elsewhere:
                 r.conflict(["consumo_kwh"], f"the history row of {reference} says {expected} kWh")
+            elif elsewhere:  # the history's value is printed on a kWh line too: it wins over a thin label read
+                r.set("consumo_kwh", int(expected), elsewhere[0], 0.6)
     else:
         r.take("consumo_kwh", ranked)
     if "consumo_kwh" in r.values:
