@@ -215,3 +215,54 @@ def test_wider_logits_than_tokenizer_are_masked(loaded):
     scores = torch.zeros(1, factory.vocab_size + 64)  # e.g. Qwen's padded lm_head
     out = proc(torch.zeros(1, 2, dtype=torch.long), scores)
     assert torch.isinf(out[0, factory.vocab_size :]).all()
+
+
+def enum_schema(values: dict) -> dict:
+    """A per-request schema: each member an ``enum`` of the page's candidates (what the grounded arbiter asks)."""
+    return {"type": "object", "properties": {k: {"enum": v} for k, v in values.items()}, "additionalProperties": False}
+
+
+def test_a_row_with_an_enum_schema_only_writes_one_of_its_values(loaded, factory):
+    choices = {"mes_referencia": ["06/2025", "07/2025"], "valor_fatura": [142.48, 15.45, 9.9]}
+    schema = enum_schema(choices)
+    for seed in range(6):  # the untrained base writes whatever it likes; the grammar keeps it to the enums
+        inp = GenerationInput(pages=bill_pages(seed), messages=build_messages(KEY, 1, with_adapter=False), json_schema=schema)
+        out = generate_batch(loaded, [inp], 60, factory)[0]
+        answer = json.loads(out.text)
+        assert set(answer) <= set(choices)
+        for name, value in answer.items():
+            assert value in choices[name], (name, value, out.text)
+    assert factory.stats.rows_failed == 0
+
+
+def test_rows_with_different_request_schemas_share_a_batch(loaded, factory):
+    schemas = [enum_schema({"vencimento": ["10/06/2025", "15/06/2025"]}),
+               enum_schema({"consumo_kwh": [150, 151], "num_instalacao": ["1005"]}),
+               None]  # a row of the contract's schema beside them
+    inputs = [GenerationInput(pages=bill_pages(i), messages=build_messages(KEY, 1, with_adapter=False), json_schema=s)
+              for i, s in enumerate(schemas)]
+    outs = generate_batch(loaded, inputs, 120, factory)
+    for schema, out in zip(schemas[:2], outs):
+        allowed = {k: v["enum"] for k, v in schema["properties"].items()}
+        for name, value in json.loads(out.text).items():
+            assert value in allowed[name], out.text
+    assert_schema_valid(outs[2].text)
+    assert factory.stats.rows_failed == 0
+
+
+def test_request_schemas_compile_once_and_the_cache_is_bounded(loaded):
+    factory = schema_constraint_factory(loaded)
+    factory.request_cache_size = 2
+    a, b, c = (enum_schema({"valor_fatura": [float(i), 1.5]}) for i in range(3))
+    reordered = {"additionalProperties": False, "properties": a["properties"], "type": "object"}
+    key_a, template_a = factory.request_template(a)
+    assert factory.request_template(reordered) == (key_a, template_a)  # the same schema, keys in another order
+    assert factory.stats.compiles == 2  # the contract at start-up + a
+    factory.request_template(b)
+    factory.request_template(a)  # a is now the most recently used
+    factory.request_template(c)  # evicts b, not a
+    assert factory.compiled_request_schemas == 2
+    assert factory.request_template(a)[1] is template_a
+    compiles = factory.stats.compiles
+    factory.request_template(b)
+    assert factory.stats.compiles == compiles + 1

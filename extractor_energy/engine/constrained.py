@@ -20,6 +20,11 @@ How it is used:
 * Left padding does not matter: the processor only reads the tokens generated after the prompt
   (``input_ids[:, prompt_len:]``). A row that produced EOS is finished: from then on only EOS/pad
   are allowed for it (``generate`` overwrites its tokens with pad anyway).
+* A row may bring its own schema (``GenerationInput.json_schema``: e.g. an ``enum`` of the page's
+  candidates per field, to *choose* rather than write). It replaces the contract's schema for that
+  row only; its grammar is compiled on first use and kept in a bounded LRU cache keyed by the
+  schema's canonical JSON (:data:`REQUEST_SCHEMA_CACHE` entries), so a batch can mix rows of the
+  contract, of an adapter's field set and of any number of per-request schemas.
 * Token budget: ``generate_batch`` hands the factory the ``max_new_tokens`` it runs ``generate``
   with (one owner: the caller of ``generate_batch``), and each row compares, at every step, the tokens it has left with a generous
   estimate of what closing its JSON from where it is takes (open containers, a date or barcode
@@ -36,10 +41,12 @@ How it is used:
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -64,6 +71,11 @@ JSON_OPTIONS: dict[str, Any] = {
 PARALLEL_MIN_VOCAB = 32_768
 #: Spare tokens on top of the estimate of what closing the JSON takes.
 CLOSING_MARGIN = 4
+#: Per-request schemas kept compiled (least recently used dropped beyond).
+REQUEST_SCHEMA_CACHE = 256
+
+#: A row's schema: a field set of the contract (``None`` = all of it), or a per-request schema's canonical JSON.
+RowKey = tuple[str, ...] | str | None
 
 
 def schema_key(fields: Sequence[str] | None) -> tuple[str, ...] | None:
@@ -72,6 +84,18 @@ def schema_key(fields: Sequence[str] | None) -> tuple[str, ...] | None:
         return None
     wanted = set(fields)
     return tuple(f for f in ALL_FIELDS if f in wanted)
+
+
+def request_schema_key(schema: dict[str, Any]) -> str:
+    """Cache key of a per-request schema: its canonical JSON (sorted keys, compact)."""
+    return json.dumps(schema, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _contract_fields_of(schema: dict[str, Any]) -> tuple[str, ...] | None:
+    """The contract field set a per-request schema's members belong to (its closing budget), else
+    ``None`` (the whole contract's budget: the most generous)."""
+    names = list(schema.get("properties", {}))
+    return schema_key(names) if names and set(names) <= set(ALL_FIELDS) else None
 
 
 def schema_constraint_factory(loaded: LoadedModel) -> "SchemaConstraintFactory | None":
@@ -130,6 +154,8 @@ class SchemaConstraintFactory:
         self.stats = ConstraintStats()
         self._lock = threading.Lock()
         self._templates: dict[tuple[str, ...] | None, Any] = {}  # schema key -> fresh matcher (None: failed)
+        self._request_templates: OrderedDict[str, Any] = OrderedDict()  # canonical JSON -> matcher (LRU)
+        self.request_cache_size = REQUEST_SCHEMA_CACHE
         self.words = (self.vocab_size + 31) // 32
         self.tiers = ClosingTiers.build(self.ll_tokenizer, self.vocab_size, self.eos_id)
         self.stop_words = pack_bitmask(torch.tensor([t in (self.eos_id, self.pad_id) for t in range(self.vocab_size)]))
@@ -144,30 +170,52 @@ class SchemaConstraintFactory:
         with self._lock:
             if key in self._templates:
                 return self._templates[key]
-            started = time.perf_counter()
-            matcher = None
-            try:
-                schema = output_json_schema(key)
-                grammar = self._llg.LLMatcher.grammar_from_json_schema(schema, defaults=JSON_OPTIONS)
-                matcher = self._llg.LLMatcher(self.ll_tokenizer, grammar, log_level=0)
-                if matcher.is_error():
-                    log.error("schema grammar for fields %s failed to compile: %s", key or "all", matcher.get_error())
-                    matcher = None
-                else:
-                    for warning in matcher.get_grammar_warnings():
-                        log.warning("schema grammar for fields %s: %s", key or "all", warning)
-            except Exception:
-                log.exception("schema grammar for fields %s failed to compile", key or "all")
-                matcher = None
+            matcher = self._compile(output_json_schema(key), f"fields {key or 'all'}")
             self._templates[key] = matcher
-            self.stats.compiles += 1
-            self.stats.compile_s += time.perf_counter() - started
             return matcher
+
+    def request_template(self, schema: dict[str, Any]) -> tuple[str, Any]:
+        """``(cache key, template matcher)`` of a per-request schema, compiled once while it stays in the LRU."""
+        key = request_schema_key(schema)
+        with self._lock:
+            if key in self._request_templates:
+                self._request_templates.move_to_end(key)
+                return key, self._request_templates[key]
+            matcher = self._compile(schema, "a request's schema")
+            self._request_templates[key] = matcher
+            while len(self._request_templates) > self.request_cache_size:
+                self._request_templates.popitem(last=False)
+            return key, matcher
+
+    def _compile(self, schema: dict[str, Any], what: str) -> Any:
+        """A fresh matcher of ``schema`` (the caller holds the lock), or ``None`` if it does not compile."""
+        started = time.perf_counter()
+        matcher = None
+        try:
+            grammar = self._llg.LLMatcher.grammar_from_json_schema(schema, defaults=JSON_OPTIONS)
+            matcher = self._llg.LLMatcher(self.ll_tokenizer, grammar, log_level=0)
+            if matcher.is_error():
+                log.error("schema grammar for %s failed to compile: %s", what, matcher.get_error())
+                matcher = None
+            else:
+                for warning in matcher.get_grammar_warnings():
+                    log.warning("schema grammar for %s: %s", what, warning)
+        except Exception:
+            log.exception("schema grammar for %s failed to compile", what)
+            matcher = None
+        self.stats.compiles += 1
+        self.stats.compile_s += time.perf_counter() - started
+        return matcher
 
     @property
     def compiled_schemas(self) -> list[tuple[str, ...] | None]:
         """Field sets compiled so far (``None`` = the whole contract)."""
         return list(self._templates)
+
+    @property
+    def compiled_request_schemas(self) -> int:
+        """Per-request schemas held compiled now (at most ``request_cache_size``)."""
+        return len(self._request_templates)
 
     def budget(self, key: tuple[str, ...] | None) -> "Budget":
         """What closing an answer of this schema can take, in this tokenizer's tokens."""
@@ -193,10 +241,15 @@ class SchemaConstraintFactory:
         steering towards an early close; a cut answer is then repaired by the parser)."""
         rows = []
         for gen_input in inputs:
-            key = schema_key(gen_input.schema_fields)
-            template = self.template(key)
+            key: RowKey
+            if gen_input.json_schema is not None:
+                key, template = self.request_template(gen_input.json_schema)
+                budget = self.budget(_contract_fields_of(gen_input.json_schema))
+            else:
+                key = schema_key(gen_input.schema_fields)
+                template, budget = self.template(key), self.budget(key)
             rows.append(_Row(matcher=template.deep_copy() if template is not None else None, key=key,
-                             failed=template is None, budget=self.budget(key)))
+                             failed=template is None, budget=budget))
         self.stats.batches += 1
         return [SchemaConstraint(self, rows, max_new_tokens)]
 
@@ -204,7 +257,7 @@ class SchemaConstraintFactory:
 @dataclass
 class _Row:
     matcher: Any  # llguidance.LLMatcher, or None when the row is unconstrained
-    key: tuple[str, ...] | None
+    key: RowKey
     failed: bool = False  # unconstrained from now on
     done: bool = False  # produced EOS
     closing: bool = False  # has been steered to close its JSON (near the token budget) at least once
@@ -316,7 +369,8 @@ class SchemaConstraint(LogitsProcessor):
                 self._fail(index, row, repr(exc))
 
     def _fail(self, index: int, row: _Row, why: str) -> None:
-        log.warning("constrained decoding stopped for batch row %d (schema %s): %s", index, row.key or "all", why)
+        schema = "a request's own" if isinstance(row.key, str) else row.key or "all"
+        log.warning("constrained decoding stopped for batch row %d (schema %s): %s", index, schema, why)
         row.failed = True
         self.factory.stats.rows_failed += 1
 

@@ -31,6 +31,9 @@ class GenerationInput:
     messages: list[dict[str, Any]]
     adapter_name: str = BASE
     schema_fields: tuple[str, ...] | None = None  # restrict constrained decoding to these fields
+    #: this request's own JSON schema (e.g. an ``enum`` of the page's candidates per field); when set it
+    #: replaces the contract's schema (and ``schema_fields``) for this row only
+    json_schema: dict[str, Any] | None = None
 
 
 @dataclass
