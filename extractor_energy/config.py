@@ -87,6 +87,11 @@ class Settings(BaseSettings):
     grounded: bool = Field(True, description="Text family: read every value off the page text (candidates chosen by "
                            "label evidence and cross-checks, each with its source) instead of letting the model write "
                            "the JSON; false restores the generative path")
+    grounded_choice: Literal["evidence", "model", "model_all"] = Field(
+        "evidence", description="Text family, grounded: who chooses among a field's candidates. evidence = label "
+        "evidence and cross-checks only (no generation); model = the key's adapter (or the fallback) picks among the "
+        "candidates of ambiguous fields, decoding constrained to them; model_all = the model picks every label-read field"
+    )
     review_threshold: float = Field(0.8, ge=0, le=1, description="Confidence under which a required field sets requires_review")
     review_dir: Path | None = Field(
         None, description="Keep answers with requires_review (file + answer) here for the /ui review page; corrections are "

@@ -27,6 +27,7 @@ from extractor_energy.metrics import Metrics
 from extractor_energy.engine.model import LoadedModel
 from extractor_energy.documents.page_text import PageText, PageTextPool, prompt_text
 from extractor_energy.grounding import GroundedAnswer, ground_bill, locate_sources
+from extractor_energy.grounding.arbiter import apply_choice, ask
 from extractor_energy.extraction.parsing import parse_answer
 from extractor_energy.extraction.prompts import build_messages
 from extractor_energy.engine.scheduler import Scheduler
@@ -146,19 +147,22 @@ class ExtractionService:
         }
 
     async def _grounded(self, key: BillKey, document: Document, page_texts: list[PageText], started: float, decoded: float,
-                  read: float) -> dict[str, Any]:
-        """Text family: every value read off the page (:mod:`extractor_energy.grounding`), no generation."""
+                  read: float, is_disconnected: Callable[[], Awaitable[bool]] | None = None) -> dict[str, Any]:
+        """Text family: every value read off the page (:mod:`extractor_energy.grounding`). With
+        ``EXTRACTOR_GROUNDED_CHOICE=model`` the key's adapter then chooses among the candidates of the
+        ambiguous fields (decoding held to them); ``evidence`` generates nothing."""
         answer: GroundedAnswer = await asyncio.to_thread(ground_bill, page_texts)  # pure Python, off the event loop
+        answer, lease, output, notes = await self.choose_with_model(key, answer, page_texts, is_disconnected)
         findings = check_bill(answer.data)
-        warnings = page_warnings(page_texts) + answer.conflicts + findings_to_warnings(findings)
+        warnings = notes + page_warnings(page_texts) + answer.conflicts + findings_to_warnings(findings)
         finished = time.perf_counter()
         return {
             "key": key.key,
             "concessionaria": key.concessionaria.upper(),
             "uf": key.uf,
-            "adapter": None,
-            "adapter_version": None,
-            "fallback": False,
+            "adapter": lease.key if lease else None,
+            "adapter_version": lease.version if lease else None,
+            "fallback": bool(lease and lease.key == FALLBACK_KEY),
             "model": self.loaded.name,
             "model_family": self.loaded.family,
             "extraction": "grounded",
@@ -173,15 +177,39 @@ class ExtractionService:
             "timings_ms": {
                 "decode": round((decoded - started) * 1000, 1),
                 "ocr": round((read - decoded) * 1000, 1),
-                "queue": 0.0,
-                "preprocess": 0.0,
-                "generate": 0.0,
+                "queue": round(output.queue_ms, 1) if output else 0.0,
+                "preprocess": round(output.preprocess_ms, 1) if output else 0.0,
+                "generate": round(output.generate_ms, 1) if output else 0.0,
                 "total": round((finished - started) * 1000, 1),
             },
-            "batch_size": 0,
-            "tokens_generated": 0,
-            "prompt_tokens": 0,
+            "batch_size": output.batch_size if output else 0,
+            "tokens_generated": output.tokens_generated if output else 0,
+            "prompt_tokens": output.prompt_tokens if output else 0,
         }
+
+    async def choose_with_model(
+        self, key: BillKey, answer: GroundedAnswer, page_texts: list[PageText],
+        is_disconnected: Callable[[], Awaitable[bool]] | None = None,
+    ) -> tuple[GroundedAnswer, Lease | None, GenerationOutput | None, list[AnswerWarning]]:
+        """``EXTRACTOR_GROUNDED_CHOICE`` model / model_all: one constrained generation that picks, per asked
+        field, one of its candidates or none (:mod:`extractor_energy.grounding.arbiter`); evidence, or no
+        field worth asking: ``answer`` unchanged and nothing generated. Returns the answer, the lease
+        that served it, the generation and the lease's notes."""
+        mode = self.settings.grounded_choice
+        question = ask(answer, mode) if mode != "evidence" else None
+        if question is None:
+            return answer, None, None, []
+        lease, notes = self.lease_for(key.key)
+        try:
+            text = prompt_text([p.text for p in page_texts], self.loaded.tokenizer, self.settings.text_max_tokens)
+            gen_input = GenerationInput(
+                pages=[], messages=build_messages(key, 0, with_adapter=lease is not None, document_text=text),
+                adapter_name=lease.internal_name if lease else BASE, json_schema=question.schema,
+            )
+            output = await self._run(gen_input, key.key, is_disconnected)
+        finally:
+            self.registry.release(lease)
+        return apply_choice(answer, question, output), lease, output, notes
 
     def lease_for(self, key: str) -> tuple[Lease | None, list[AnswerWarning]]:
         """The key's own adapter, else the fallback adapter, else None (base prompt); warnings say which and why."""
