@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from contextlib import asynccontextmanager
 from typing import AsyncIterator
@@ -10,17 +9,9 @@ from typing import AsyncIterator
 from fastapi import APIRouter, FastAPI
 
 from extractor_energy import __version__
-from extractor_energy.adapters import AdapterRegistry
-from extractor_energy.adapters.validation import ModelSpec, with_source
-from extractor_energy.adapters.watcher import AdapterWatcher
 from extractor_energy.config import Settings, get_settings
-from extractor_energy.engine.constrained import schema_constraint_factory
-from extractor_energy.metrics import Metrics
-from extractor_energy.engine.model import LoadedModel, load_model, model_spec
-from extractor_energy.adapters.packaged import fallback_adapter_dir, packaged_adapters_dir
-from extractor_energy.documents.page_text import PageTextPool, PageTextReader
-from extractor_energy.engine.scheduler import Scheduler
-from extractor_energy.extraction.service import ExtractionService
+from extractor_energy.engine.model import LoadedModel
+from extractor_energy.extraction.wiring import start_service
 from extractor_energy.api.admission import AdmissionMiddleware
 from extractor_energy.api.auth import install_security
 from extractor_energy.api.offline_docs import install_offline_docs
@@ -41,52 +32,20 @@ request and hot-swapped without restarts. A key without an adapter is served by 
 adapter when one is configured, else by the base model with the utility's prompt notes."""
 
 
-def build_service(settings: Settings, loaded: LoadedModel, metrics: Metrics) -> ExtractionService:
-    # the served name may be a Hub id loaded from a local (cache) directory: adapters may name either
-    spec: ModelSpec = with_source(model_spec(loaded), getattr(loaded.model, "name_or_path", None))
-    registry = AdapterRegistry(
-        settings.adapters_dir, spec, max_loaded=settings.max_loaded_adapters, max_rank=settings.max_adapter_rank,
-        allow_base_mismatch=settings.allow_base_model_mismatch, stable_s=settings.adapter_stable_s, loader=loaded.slots,
-        preload=settings.preload_adapters, metrics=metrics, max_adapter_bytes=settings.max_adapter_bytes,
-        packaged=packaged_adapters_dir(settings, loaded), fallback=fallback_adapter_dir(settings, loaded),
-    )
-    factory = schema_constraint_factory(loaded) if settings.constrained_decoding else None
-    scheduler = Scheduler(loaded, registry, settings, metrics, extra_processors=factory)
-    page_texts = None
-    if loaded.family == "text":
-        reader = PageTextReader(
-            ocr_threads=settings.ocr_threads, use_pdf_text_layer=settings.pdf_text_layer, ocr_max_pixels=settings.ocr_max_pixels
-        )
-        page_texts = PageTextPool(reader, settings.ocr_workers)
-    return ExtractionService(
-        settings=settings, loaded=loaded, registry=registry, scheduler=scheduler, metrics=metrics, page_texts=page_texts
-    )
-
-
 def create_app(settings: Settings | None = None, loaded: LoadedModel | None = None) -> FastAPI:
     """Build the app. The model loads in the lifespan unless an already loaded one is passed."""
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        model = loaded or await asyncio.to_thread(load_model, settings)
-        service = build_service(settings, model, Metrics())
-        settings.adapters_dir.mkdir(parents=True, exist_ok=True)
-        await asyncio.to_thread(service.registry.settle, max(2.0, settings.adapter_stable_s * 4))
-        watcher = AdapterWatcher(service.registry, force_polling=settings.watch_force_polling) if settings.watch_adapters else None
-        if watcher:
-            watcher.start()
-        service.scheduler.start()
+        running = await start_service(settings, loaded)
+        service = running.service
         app.state.service, app.state.registry = service, service.registry
-        log.info("serving %s; adapters: %s", model.name, ", ".join(service.registry.keys()) or "none")
+        log.info("serving %s; adapters: %s", service.loaded.name, ", ".join(service.registry.keys()) or "none")
         try:
             yield
         finally:
-            await asyncio.to_thread(service.scheduler.stop, settings.shutdown_grace_s)
-            if service.page_texts is not None:
-                service.page_texts.close()
-            if watcher:
-                watcher.stop()
+            await running.stop()
 
     app = FastAPI(title="extractor-energy", version=__version__, description=DESCRIPTION, lifespan=lifespan,
                   docs_url=None, redoc_url=None)  # the docs come from install_offline_docs: no CDN

@@ -22,13 +22,10 @@ from typing import Any
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
-from extractor_energy.adapters.watcher import AdapterWatcher
-from extractor_energy.api.app import build_service
+from extractor_energy.adapters.packaged import fallback_adapter_dir
 from extractor_energy.config import Settings
 from extractor_energy.domain.keys import InvalidKey, make_key
-from extractor_energy.metrics import Metrics
-from extractor_energy.engine.model import load_model
-from extractor_energy.adapters.packaged import fallback_adapter_dir
+from extractor_energy.extraction.wiring import settle_s, start_service
 from extractor_energy.ray_serve.errors import PortableError
 
 log = logging.getLogger(__name__)
@@ -73,17 +70,10 @@ class ModelReplica:
         self.settings = settings
         self.replica = replica_id()
         self.host = socket.gethostname()
-        loaded = await asyncio.to_thread(load_model, settings)
-        self.service = build_service(settings, loaded, Metrics())
+        self.running = await start_service(settings)
+        self.service = self.running.service
         self.registry = self.service.registry
-        settings.adapters_dir.mkdir(parents=True, exist_ok=True)
-        await asyncio.to_thread(self.registry.settle, max(2.0, settings.adapter_stable_s * 4))
-        self.watcher = (
-            AdapterWatcher(self.registry, force_polling=settings.watch_force_polling) if settings.watch_adapters else None
-        )
-        if self.watcher:
-            self.watcher.start()
-        self.service.scheduler.start()
+        loaded = self.service.loaded
         self.slots = adapter_slots(settings, fallback_adapter_dir(settings, loaded) is not None)
 
         registry = self.registry
@@ -158,7 +148,7 @@ class ModelReplica:
             try:
                 wanted = await self._board.report.remote(self.report())
                 if wanted > self._reload_seen:  # POST /adapters/reload on the ingress: rescan now, then say so
-                    await asyncio.to_thread(self.registry.settle, max(2.0, self.settings.adapter_stable_s * 4))
+                    await asyncio.to_thread(self.registry.settle, settle_s(self.settings))
                     self._reload_seen = wanted
                     continue
             except asyncio.CancelledError:
@@ -182,8 +172,4 @@ class ModelReplica:
         if self._board is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._board.forget.remote(self.replica), timeout=2)
-        await asyncio.to_thread(self.service.scheduler.stop, self.settings.shutdown_grace_s)
-        if self.service.page_texts is not None:
-            self.service.page_texts.close()
-        if self.watcher:
-            self.watcher.stop()
+        await self.running.stop()
