@@ -137,6 +137,9 @@ def _describe_invalid(error: dict) -> str:
     if error.get("type") == "missing" and loc[:1] == ["body"]:
         return f"missing form field {clip(name, 40)}" + (f": {FIELD_HINTS[name]}" if name in FIELD_HINTS else "")
     where = ".".join(loc[1:] if loc[:1] in (["body"], ["query"], ["path"]) else loc)
+    if name == "concessionaria" and error.get("type") == "string_pattern_mismatch":
+        return ("concessionaria must be a utility name with at least one letter or digit, e.g. EQUATORIAL; "
+                "'/', '\\', '..' and NUL are not allowed")
     if name == "file" and "UploadFile" in str(error.get("msg")):  # e.g. file=x in a URL-encoded form
         return f"form field file must be an uploaded file, not text: {FIELD_HINTS['file']}"
     return f"{where[:60]}: {error.get('msg')}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 
-from extractor_energy.domain.keys import UFS
+from extractor_energy.domain.keys import SLUG_MAX, UFS
 from extractor_energy.errors import DocumentError, DocumentProblem
 from extractor_energy.extraction.service import ExtractionService
 from extractor_energy.api.errors import ApiError, count_extraction
@@ -26,6 +26,16 @@ ERRORS = {
 }
 
 
+_PLAIN = r"[^/\\\x00.]|\.[^/\\\x00.]"  # a character, a dot only before another character: never '..'
+#: What domain.keys accepts as a utility, said in the schema and checked by the route, so the two agree:
+#: an ASCII letter or digit somewhere, and no '/', '\\', '..' or NUL.
+CONCESSIONARIA_PATTERN = rf"^(?:{_PLAIN})*\.?[A-Za-z0-9](?:{_PLAIN})*\.?$"
+
+#: the media types the file part may have (the decoder also sniffs the bytes, so a wrong label is forgiven)
+FILE_MEDIA_TYPES = "image/jpeg, image/png, image/webp, image/heic, image/heif, application/pdf"
+UPLOAD_ENCODING = {"requestBody": {"content": {"multipart/form-data": {"encoding": {"file": {"contentType": FILE_MEDIA_TYPES}}}}}}
+
+
 async def _read_limited(upload: UploadFile, limit: int) -> bytes:
     chunks, size = [], 0
     while chunk := await upload.read(_CHUNK):
@@ -42,7 +52,9 @@ async def extract(
     request: Request,
     file: UploadFile = File(description="the bill: JPEG, PNG, WebP, HEIC/HEIF or PDF"),
     concessionaria: str = Form(
-        min_length=1, max_length=200, description="utility as people write it: EQUATORIAL, cemig-d, Enel RJ…"
+        min_length=1, max_length=SLUG_MAX, pattern=CONCESSIONARIA_PATTERN,
+        description="utility as people write it: EQUATORIAL, cemig-d, Enel RJ…; at least one letter or digit, "
+        "no '/', '\\', '..' or NUL",
     ),
     uf: str = Form(
         min_length=1, max_length=32, json_schema_extra={"enum": list(UFS)},
@@ -78,4 +90,5 @@ for path, hidden in (("/extract", False), ("/extract/energy", True)):
     router.add_api_route(
         path, extract, methods=["POST"], response_model=ExtractResponse, responses=ERRORS, include_in_schema=not hidden,
         summary="Extract a bill" if not hidden else "Extract a bill (alias kept for the previous service)",
+        openapi_extra=UPLOAD_ENCODING,
     )
