@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.rule_baseline import baseline  # noqa: E402
-from extractor_energy.documents.page_text import PageText, TextBox  # noqa: E402
+from extractor_energy.documents.page_text import PageFrame, PageText, TextBox  # noqa: E402
 from extractor_energy.evaluation.scoring import flatten  # noqa: E402
 from extractor_energy.grounding import ground_bill  # noqa: E402
 
@@ -30,7 +30,8 @@ SIX = ("mes_referencia", "vencimento", "valor_fatura", "consumo_kwh", "classific
 
 def pages_of(row: dict) -> list[PageText]:
     return [PageText(p["text"], p["source"], rotated=p.get("rotated", 0), width=p["width"], height=p["height"],
-                     boxes=[TextBox(t, x0, y0, x1, y1) for t, x0, y0, x1, y1 in p["boxes"]]) for p in row["pages"]]
+                     boxes=[TextBox(t, x0, y0, x1, y1) for t, x0, y0, x1, y1 in p["boxes"]],
+                     frame=PageFrame(*p["frame"]) if p.get("frame") else None) for p in row["pages"]]
 
 
 def counts(gold: dict, pred: dict, fields) -> tuple[int, int, int]:

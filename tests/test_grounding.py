@@ -93,3 +93,23 @@ def test_every_answered_value_is_printed_where_its_source_says():
     lines = page_lines([p])
     for field, source in answer.sources.items():
         assert any(source["text"] in line.text for line in lines), field
+
+
+def test_page_frame_maps_boxes_of_the_upright_levelled_copy_back_to_the_decoded_page():
+    from PIL import Image
+
+    from extractor_energy.documents.page_text import PageFrame, _turn
+
+    page = Image.new("L", (300, 200), 255)
+    page.paste(0, (40, 150, 60, 160))  # a mark at x 40-60, y 150-160 of the page as decoded
+    for turns in (1, 2, 3):
+        upright = page.rotate(90 * turns, expand=True)
+        x0, y0, x1, y1 = Image.eval(upright, lambda v: 255 - v).getbbox()
+        frame = PageFrame(90 * turns, 0.0, upright.width, upright.height)
+        back = frame.to_page((x0, y0, x1, y1))
+        assert [round(v) for v in back] == [40, 150, 60, 160], turns
+    # levelling: a piece turned level by -skew maps back around where it was printed
+    centre = (150.0, 100.0)
+    (lx, ly), = _turn([(50.0, 155.0)], -12.0, centre)
+    bx0, by0, bx1, by1 = PageFrame(0, 12.0, 300, 200).to_page((lx - 1, ly - 1, lx + 1, ly + 1))
+    assert bx0 <= 50 <= bx1 and by0 <= 155 <= by1

@@ -69,6 +69,7 @@ class PageText:
     boxes: list[TextBox] = field(default_factory=list)
     width: int = 0
     height: int = 0
+    frame: "PageFrame | None" = None  # OCR: how ``boxes`` map back to the decoded page (None: they are page pixels)
 
 
 def rebuild_lines(boxes: list[TextBox]) -> list[str]:
@@ -178,6 +179,7 @@ class OcrEngine:
             "Det.limit_side_len": 1280,
         })
         self._directions: list[str] = []
+        self.last_skew: float = 0.0  # slant (degrees) the last read_upright levelled
         original = self._ocr.cls_and_rotate
 
         def capture(images: Any) -> Any:  # keep PP-OCR's per-line direction labels ("0" / "180")
@@ -187,23 +189,31 @@ class OcrEngine:
 
         self._ocr.cls_and_rotate = capture
 
-    def boxes(self, image: Image.Image) -> tuple[list[TextBox], float]:
-        """Text boxes of ``image`` and the share of them that PP-OCR reads as upside down."""
+    def quads(self, image: Image.Image) -> tuple[list[tuple[str, list[tuple[float, float]]]], float]:
+        """Text pieces of ``image`` with their 4-point outlines, and the share PP-OCR reads as upside down."""
         import numpy as np
 
         self._directions = []
         result = self._ocr(np.asarray(image.convert("RGB")))
         if result.boxes is None or result.txts is None:
             return [], 0.0
-        out = []
-        for points, text in zip(result.boxes, result.txts):
-            xs, ys = [p[0] for p in points], [p[1] for p in points]
-            out.append(TextBox(str(text), float(min(xs)), float(min(ys)), float(max(xs)), float(max(ys))))
+        out = [(str(text), [(float(x), float(y)) for x, y in points]) for points, text in zip(result.boxes, result.txts)]
         flipped = sum(1 for d in self._directions if d == "180") / len(self._directions) if self._directions else 0.0
         return out, flipped
 
+    def boxes(self, image: Image.Image) -> tuple[list[TextBox], float]:
+        """Text boxes of ``image`` and the share of them that PP-OCR reads as upside down."""
+        quads, flipped = self.quads(image)
+        return [_bounding(text, points) for text, points in quads], flipped
+
     def read_upright(self, image: Image.Image) -> tuple[list[TextBox], int]:
-        """OCR ``image``, turning it first when the page lies sideways or upside down."""
+        """OCR ``image``, turning it first when the page lies sideways or upside down.
+
+        A photo taken at a slant (a few degrees up to ~30) gives tilted text whose upright bounding
+        boxes overlap the lines above and below, which merges lines. The pieces are therefore
+        turned level about the image centre (by the median slant of their outlines, kept in
+        ``last_skew``) before their boxes are taken: lines rebuilt from them are the printed lines.
+        """
         boxes, flipped = self.boxes(image)
         rotated = 0
         worded = [b for b in boxes if len(b.text.strip()) >= 3]
@@ -214,8 +224,72 @@ class OcrEngine:
         if boxes and flipped > 0.6:
             rotated = (rotated + 180) % 360
             image = image.rotate(180, expand=True)
-            boxes, flipped = self.boxes(image)
-        return boxes, rotated
+        quads, _ = self.quads(image)
+        self.last_skew = _skew(quads)
+        centre = (image.width / 2, image.height / 2)
+        return [_bounding(text, _turn(points, -self.last_skew, centre)) for text, points in quads], rotated
+
+
+def _bounding(text: str, points: list[tuple[float, float]]) -> TextBox:
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    return TextBox(text, min(xs), min(ys), max(xs), max(ys))
+
+
+#: Slants under this many degrees are left alone (print is that straight).
+MIN_SKEW_DEG = 0.7
+
+
+def _skew(quads: list[tuple[str, list[tuple[float, float]]]]) -> float:
+    """Median slant (degrees) of the pieces' top edges, over pieces at least 3x as long as high."""
+    import math
+
+    angles = []
+    for text, pts in quads:
+        (x0, y0), (x1, y1), _, (x3, y3) = pts[:4]
+        length, height = math.hypot(x1 - x0, y1 - y0), math.hypot(x3 - x0, y3 - y0)
+        if len(text.strip()) >= 4 and length >= 3 * max(height, 1e-6):
+            angles.append(math.degrees(math.atan2(y1 - y0, x1 - x0)))
+    if len(angles) < 3:
+        return 0.0
+    skew = statistics.median(angles)
+    return skew if MIN_SKEW_DEG <= abs(skew) <= 45 else 0.0
+
+
+def _turn(points: list[tuple[float, float]], degrees: float, centre: tuple[float, float]) -> list[tuple[float, float]]:
+    """``points`` turned by ``degrees`` (image coordinates, y down: positive turns clockwise on screen) about ``centre``."""
+    if not degrees:
+        return points
+    import math
+
+    a = math.radians(degrees)
+    c, s = math.cos(a), math.sin(a)
+    cx, cy = centre
+    return [(cx + (x - cx) * c - (y - cy) * s, cy + (x - cx) * s + (y - cy) * c) for x, y in points]
+
+
+@dataclass(frozen=True)
+class PageFrame:
+    """How the frame the page text was read in maps back to the page as decoded.
+
+    OCR reads an upright, levelled copy of the page (turned by ``rotated`` degrees counter-clockwise,
+    then levelled by ``skew``); ``to_page`` maps a box of that frame back to pixels of the page as the
+    server decoded it, where provenance boxes live.
+    """
+
+    rotated: int = 0
+    skew: float = 0.0
+    width: float = 0.0  # size of the upright frame
+    height: float = 0.0
+
+    def to_page(self, box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+        x0, y0, x1, y1 = box
+        points = _turn([(x0, y0), (x1, y0), (x1, y1), (x0, y1)], self.skew, (self.width / 2, self.height / 2))
+        w, h = self.width, self.height
+        for _ in range((self.rotated // 90) % 4):  # undo one 90-degree counter-clockwise turn (expand=True)
+            points = [(h - v, u) for u, v in points]
+            w, h = h, w
+        xs, ys = [p[0] for p in points], [p[1] for p in points]
+        return min(xs), min(ys), max(xs), max(ys)
 
 
 @dataclass
@@ -244,7 +318,9 @@ class PageTextReader:
             return PageText("", "none", _ms(started), warning="the page has no image and no text layer")
         fitted = _fit(image, self.ocr_max_pixels)
         try:
-            boxes, rotated = self.engine().read_upright(fitted)
+            engine = self.engine()
+            engine.last_skew = 0.0
+            boxes, rotated = engine.read_upright(fitted)
         except Exception as exc:  # one unreadable page must not fail the bill
             log.warning("OCR failed on a page: %s", exc, exc_info=True)
             return PageText("", "none", _ms(started), warning=f"OCR could not read this page ({type(exc).__name__})",
@@ -252,8 +328,9 @@ class PageTextReader:
         text = compact(rebuild_lines(boxes))
         warning = None if text else "OCR found no text on this page"
         boxes, width, height = _to_page_pixels(boxes, fitted, image, rotated)
+        frame = PageFrame(rotated, float(getattr(engine, "last_skew", 0.0) or 0.0), width, height)
         return PageText(text, "ocr", _ms(started), rotated=rotated, warning=warning, boxes=boxes, width=width,
-                        height=height)
+                        height=height, frame=frame)
 
 
 def _fit(image: Image.Image, max_pixels: int) -> Image.Image:

@@ -42,7 +42,7 @@ class Candidate:
 
     def source(self) -> dict[str, Any]:
         """Provenance as the answer carries it: 1-based page, box in page pixels, text as printed."""
-        return {"page": self.page + 1, "box": [round(v, 1) for v in self.box], "text": self.text}
+        return {"page": self.page + 1, "box": [round(v, 1) for v in self.line.page_box(self.box)], "text": self.text}
 
 
 def _safe(fn: Callable[[str], Any]) -> Callable[[str], Any]:

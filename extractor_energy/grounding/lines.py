@@ -5,7 +5,7 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 
-from extractor_energy.documents.page_text import PageText, TextBox, group_lines
+from extractor_energy.documents.page_text import PageFrame, PageText, TextBox, group_lines
 
 Box = tuple[float, float, float, float]
 
@@ -30,6 +30,11 @@ class Line:
     folded: str
     pieces: list[TextBox]
     starts: list[int]  # offset of each piece in ``text``
+    frame: PageFrame | None = None  # how boxes of the frame OCR read map back to the decoded page
+
+    def page_box(self, box: Box) -> Box:
+        """``box`` (of the frame the text was read in) in pixels of the page as decoded."""
+        return self.frame.to_page(box) if self.frame is not None else box
 
     @property
     def box(self) -> Box:
@@ -53,7 +58,7 @@ class Line:
         return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
 
 
-def _line(page: int, index: int, pieces: list[TextBox]) -> Line:
+def _line(page: int, index: int, pieces: list[TextBox], frame: PageFrame | None = None) -> Line:
     parts: list[str] = []
     starts: list[int] = []
     pos = 0
@@ -67,7 +72,7 @@ def _line(page: int, index: int, pieces: list[TextBox]) -> Line:
         parts.append(piece.text)
         pos += len(piece.text)
     text = "".join(parts)
-    return Line(page, index, text, fold(text), pieces, starts)
+    return Line(page, index, text, fold(text), pieces, starts, frame)
 
 
 def page_lines(pages: list[PageText]) -> list[Line]:
@@ -76,5 +81,5 @@ def page_lines(pages: list[PageText]) -> list[Line]:
     for page_no, page in enumerate(pages):
         for pieces in group_lines([b for b in page.boxes if b.text.strip()]):
             cleaned = [TextBox(" ".join(p.text.split()), p.x0, p.y0, p.x1, p.y1) for p in pieces]
-            lines.append(_line(page_no, len(lines), cleaned))
+            lines.append(_line(page_no, len(lines), cleaned, page.frame))
     return lines
