@@ -115,7 +115,10 @@ def read_bill(task: tuple[str, str, dict, str]) -> dict:
                       "ms": round(text.ms), "text": text.text, "warning": text.warning,
                       "boxes": [[b.text, round(b.x0, 1), round(b.y0, 1), round(b.x1, 1), round(b.y1, 1)]
                                 for b in text.boxes],
-                      "truth_boxes": truth})
+                      "truth_boxes": truth,
+                      # how the OCR frame maps back to the decoded page (sources are in decoded-page pixels)
+                      "frame": [text.frame.rotated, text.frame.skew, text.frame.width, text.frame.height]
+                      if text.frame else None})
     pdf = doc.kind == "pdf"
     return {"file": rel, "family": family, "key": str(make_key(*FAMILY_KEYS[family])),
             "capture": "pdf" if pdf else row.get("capture", "none"), "layout": row.get("layout", "a4"),
