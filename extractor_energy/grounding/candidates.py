@@ -91,6 +91,12 @@ PATTERNS: list[tuple[str, re.Pattern[str], Callable[[str], Any]]] = [
 ]
 
 
+def _plausible_year(text: str) -> bool:
+    """A 4-digit year as printed is 19xx/20xx (OCR turns ``2025`` into ``0025`` or ``5025``)."""
+    four = re.search(r"\d{4}", text)
+    return four is None or four.group(0)[:2] in ("19", "20")
+
+
 def find_candidates(lines: list[Line]) -> list[Candidate]:
     """Every candidate of every kind on ``lines`` (a span may be several kinds: ``340`` is number and ident)."""
     out: list[Candidate] = []
@@ -99,8 +105,13 @@ def find_candidates(lines: list[Line]) -> list[Candidate]:
     return out
 
 
+#: Numbers that describe rather than measure: tier ranges ("Consumo 31 a 100 kWh"), percentages ("desc 65%").
+_DESCRIPTORS = re.compile(r"(?<![\d,.])\d+ A (?:\d+|MAIOR)\b|(?<![\d,.])\d+(?:,\d+)? ?%|\b\d+_\d+\b|\bAC_\d+")
+
+
 def _on_line(line: Line) -> Iterator[Candidate]:
-    taken: list[tuple[int, int]] = []  # spans of dates/money/months: their parts are no numbers or idents
+    # spans of dates/money/months and descriptors: their parts are no numbers or idents
+    taken: list[tuple[int, int]] = [m.span() for m in _DESCRIPTORS.finditer(line.folded)]
     for kind, pattern, normalise in PATTERNS:
         for match in pattern.finditer(line.folded):
             start, end = match.span()
@@ -108,7 +119,7 @@ def _on_line(line: Line) -> Iterator[Candidate]:
             if kind in ("number", "ident", "daymonth", "month") and any(s < end and start < e for s, e in taken):
                 continue
             value = normalise(text)
-            if value is None:
+            if value is None or (kind == "month" and not _plausible_year(text)):
                 continue
             if kind in ("barcode", "date", "money", "month", "cep", "cpf"):
                 taken.append((start, end))

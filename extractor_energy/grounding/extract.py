@@ -224,6 +224,13 @@ def _consumption(r: _Reader, reference: str | None) -> None:
         r.sources["valores_em_aberto"] = [c.source() for _, c in debts]
     ranked = [s for s in r.ranked("consumo_kwh") if s.candidate.value == int(s.candidate.value)]
     expected = history.get(reference) if reference else None
+    measured = _reading_difference(r.candidates)
+    if measured is not None and (expected is None or measured.value == expected):
+        # the meter row (previous | current | constant | consumption) adds up: the strongest evidence there is
+        r.alternatives["consumo_kwh"] = ranked
+        r.set("consumo_kwh", int(measured.value), measured, 0.95 if expected is not None else 0.85)
+        expected = None
+        ranked = []
     if expected is not None:
         agreeing = [s for s in ranked if s.candidate.value == expected]
         if agreeing:
@@ -237,7 +244,7 @@ def _consumption(r: _Reader, reference: str | None) -> None:
                 r.conflict(["consumo_kwh"], f"the history row of {reference} says {expected} kWh")
             elif elsewhere:  # the history's value is printed on a kWh line too: it wins over a thin label read
                 r.set("consumo_kwh", int(expected), elsewhere[0], 0.6)
-    else:
+    elif ranked:
         r.take("consumo_kwh", ranked)
     if "consumo_kwh" in r.values:
         r.values["consumo_kwh"] = int(r.values["consumo_kwh"])
@@ -251,6 +258,27 @@ def _consumption(r: _Reader, reference: str | None) -> None:
         r.take("dias_faturados", days)
     if "dias_faturados" in r.values:
         r.values["dias_faturados"] = int(r.values["dias_faturados"])
+
+
+def _reading_difference(candidates: list[Candidate]) -> Candidate | None:
+    """On a meter row ``previous | current [| constant] | consumption``: the consumption that equals
+    (current - previous) x constant, both readings and the result printed on one line."""
+    by_line: dict[int, list[Candidate]] = {}
+    for c in candidates:
+        if c.kind == "number" and c.value == int(c.value) and c.value >= 0:
+            by_line.setdefault(c.line.index, []).append(c)
+    for row in by_line.values():
+        row.sort(key=lambda c: c.start)
+        for i in range(len(row) - 2):
+            previous, current = row[i].value, row[i + 1].value
+            if not 0 < current - previous <= 1_000_000 or previous < 10:
+                continue
+            rest = row[i + 2:]
+            constants = [1] + [c.value for c in rest[:1] if 0 < c.value <= 1000]
+            for c in rest:
+                if c.value > 0 and any(c.value == (current - previous) * k for k in constants):
+                    return c
+    return None
 
 
 def _finish(r: _Reader, count: int) -> GroundedAnswer:

@@ -98,7 +98,7 @@ def rank(spec: FieldSpec, candidates: list[Candidate], lines: list[Line]) -> lis
             continue
         score, why = max(options)
         evidence = [why]
-        if counts[c.value] > 1:
+        if counts[c.value] > 1 and c.kind != "number":  # a slip repeats totals and dates; small numbers repeat by chance
             score += min(0.6, 0.2 * (counts[c.value] - 1))
             evidence.append(f"printed {counts[c.value]} times")
         scored.append(Scored(c, score, evidence))
