@@ -1,11 +1,13 @@
 """Where the time goes on the embedded model: one-page bills through the real server, on a CPU.
 
-    python -m benchmarks.embedded [--bills 8] [--threads 1] [--format jpg|pdf] [--work-dir DIR]
+    python -m benchmarks.embedded [--bills 8] [--threads 1] [--format jpg|pdf] [--degrade photo|none|mix]
+                                  [--generative] [--work-dir DIR]
 
 Starts the real app on loopback with ``EXTRACTOR_MODEL=auto`` (the embedded SmolLM2-135M text model
 on a machine without CUDA, with the adapters shipped for it), torch pinned to ``--threads``, and
 posts synthetic one-page bills of several utilities (so requests use different adapters, the
-fallback included). Prints, per request, OCR ms, prompt tokens, generated tokens and generate ms,
+fallback included), as phone photos by default (``--degrade``). The text family answers grounded
+(values read off the page, no generation) unless ``--generative``. Prints, per request, OCR ms, prompt tokens, generated tokens and generate ms,
 then total p50/p95 at concurrency 1 and req/s at concurrency 4.
 """
 
@@ -29,13 +31,14 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
-def make_bills(work: Path, per_key: int, fmt: str) -> list[tuple[str, str, Path]]:
+def make_bills(work: Path, per_key: int, fmt: str, degrade: str = "none") -> list[tuple[str, str, Path]]:
     from extractor_energy.synth import write_dataset
 
     bills = []
     for concessionaria, uf in KEYS:
         folder = work / f"{concessionaria}_{uf}".lower()
-        annotations = Path(write_dataset(folder, concessionaria, uf, per_key, seed=9000, fmt=fmt, degrade="none"))
+        annotations = Path(write_dataset(folder, concessionaria, uf, per_key, seed=9000, fmt=fmt,
+                                                degrade="none" if fmt == "pdf" else degrade))
         for line in annotations.read_text(encoding="utf-8").splitlines():
             bills.append((concessionaria, uf, annotations.parent / json.loads(line)["image"]))
     return bills
@@ -67,6 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bills", type=int, default=2, help="bills per utility (4 utilities; default 2)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--format", default="jpg", choices=["jpg", "pdf"], help="jpg goes through OCR; pdf uses the text layer")
+    parser.add_argument("--degrade", default="photo", choices=["none", "photo", "scan", "screenshot", "mix"],
+                        help="capture of the jpg bills (default photo)")
+    parser.add_argument("--generative", action="store_true", help="the model writes the JSON (EXTRACTOR_GROUNDED=false)")
     parser.add_argument("--work-dir", type=Path, help="where the synthetic bills go (default: a temporary folder)")
     args = parser.parse_args(argv)
 
@@ -77,8 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     from tests.live_server import live_server
 
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="embedded-bench-"))
-    bills = make_bills(work, args.bills, args.format)
-    settings = Settings(adapters_dir=work / "adapters", max_batch_size=4, _env_file=None)
+    bills = make_bills(work, args.bills, args.format, args.degrade)
+    settings = Settings(adapters_dir=work / "adapters", max_batch_size=4, grounded=not args.generative, _env_file=None)
     (work / "adapters").mkdir(exist_ok=True)
     with live_server(settings) as url:
         asyncio.run(post_all(url, bills[:1], 1))  # warm-up: first OCR session and first adapter load
@@ -89,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(failed)} requests failed: {failed[0]}", file=sys.stderr)
         return 1
     print(f"model {single[0]['model']} ({single[0]['model_family']}), torch threads {args.threads}, {args.format}, "
-          f"{len(bills)} one-page bills over {len(KEYS)} utilities\n")
+          f"{len(bills)} one-page bills over {len(KEYS)} utilities ({args.degrade}), "
+          f"extraction {single[0].get('extraction', 'generative')}\n")
     print("| adapter | ocr ms | prompt tokens | queue ms | generate ms | tokens out | total ms |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for b in single:
