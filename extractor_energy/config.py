@@ -90,7 +90,8 @@ class Settings(BaseSettings):
     grounded_choice: Literal["evidence", "model", "model_all"] = Field(
         "evidence", description="Text family, grounded: who chooses among a field's candidates. evidence = label "
         "evidence and cross-checks only (no generation); model = the key's adapter (or the fallback) picks among the "
-        "candidates of ambiguous fields, decoding constrained to them; model_all = the model picks every label-read field"
+        "candidates of ambiguous fields, decoding constrained to them; model_all = the model picks every label-read field "
+        "(evidence by default: on the embedded model the model choice gained 1 of 900 bill-fields for ~13 s a bill)"
     )
     review_threshold: float = Field(0.8, ge=0, le=1, description="Confidence under which a required field sets requires_review")
     review_dir: Path | None = Field(
