@@ -66,7 +66,7 @@ def main() -> int:
             row = json.loads(line)
             pages = pages_of(row)
             truth = row["truth"]
-            answer = ground_bill(pages)
+            answer = ground_bill(pages, row.get("key", "").rsplit("_", 1)[0] or None)
             pred = answer.data.model_dump()
             rule = baseline("\n".join(p.text for p in pages))
             for cell in ((row["family"], row["capture"]), ("all", row["capture"]), ("all", "all")):

@@ -151,7 +151,7 @@ class ExtractionService:
         """Text family: every value read off the page (:mod:`extractor_energy.grounding`). With
         ``EXTRACTOR_GROUNDED_CHOICE=model`` the key's adapter then chooses among the candidates of the
         ambiguous fields (decoding held to them); ``evidence`` generates nothing."""
-        answer: GroundedAnswer = await asyncio.to_thread(ground_bill, page_texts)  # pure Python, off the event loop
+        answer: GroundedAnswer = await asyncio.to_thread(ground_bill, page_texts, key.concessionaria)  # pure Python, off the event loop
         answer, lease, output, notes = await self.choose_with_model(key, answer, page_texts, is_disconnected)
         findings = check_bill(answer.data)
         warnings = notes + page_warnings(page_texts) + answer.conflicts + findings_to_warnings(findings)

@@ -82,21 +82,21 @@ class _Reader:
         return rank(SPECS[name], self.candidates, self.lines)
 
 
-def ground_bill(pages: list[PageText]) -> GroundedAnswer:
+def ground_bill(pages: list[PageText], utility: str | None = None) -> GroundedAnswer:
     """Read the contract off ``pages``; a page with no candidate for a field leaves it null.
 
     Never raises: should a rule trip over an odd page, the answer is the empty contract with a
     warning (bad input must not become a server error).
     """
     try:
-        return _ground(pages)
+        return _ground(pages, utility)
     except Exception as exc:  # pragma: no cover - a defect in a rule, never the user's fault
         log.exception("grounded extraction failed")
         return GroundedAnswer(BillData(), {}, {}, [{"code": "grounding_failed", "fields": [],
                                                    "message": f"values could not be read off the page ({type(exc).__name__})"}])
 
 
-def _ground(pages: list[PageText]) -> GroundedAnswer:
+def _ground(pages: list[PageText], utility: str | None) -> GroundedAnswer:
     lines = page_lines(pages)
     candidates = find_candidates(lines)
     r = _Reader(lines, candidates)
@@ -112,7 +112,7 @@ def _ground(pages: list[PageText]) -> GroundedAnswer:
         if name in ("cod_cliente", "conta_contrato"):
             ranked = [s for s in ranked if s.candidate.value != r.values.get("num_instalacao")]
         r.take(name, ranked)
-    for name, (value, where) in read_structures(lines, candidates).items():
+    for name, (value, where) in read_structures(lines, candidates, utility).items():
         if name not in r.values and value is not None:
             r.set(name, value, where, 0.8 if where is not None else 0.6)
     return _finish(r, len(candidates))

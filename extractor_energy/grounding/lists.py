@@ -52,6 +52,8 @@ def consumption_history(candidates: list[Candidate], reference: str | None) -> l
             runs[-1].append(row)
         else:
             runs.append([row])
+    for chart in _bar_charts(candidates, reference):
+        runs.append(chart)
     best = max(runs, key=len, default=[])
     out, seen = [], set()
     for row in best:
@@ -83,3 +85,30 @@ def open_bills(lines: list[Line], candidates: list[Candidate], reference: str | 
                     seen.add(c.value)
                     rows.append(({"mes_ano": c.value, "valor": amount.value}, c))
     return rows
+
+
+def _bar_charts(candidates: list[Candidate], reference: str | None) -> list[list[tuple[dict[str, Any], Candidate]]]:
+    """Bar-chart histories: a row of >= 6 month labels, each bar's kWh printed above it in its column."""
+    by_line: dict[int, list[Candidate]] = {}
+    for c in candidates:
+        by_line.setdefault(c.line.index, []).append(c)
+    charts = []
+    for index, row in by_line.items():
+        months = sorted((c for c in row if c.kind == "month"), key=lambda c: c.start)
+        if len(months) < 6:
+            continue
+        above = [c for c in candidates if c.kind == "number" and c.page == months[0].page
+                 and 0 < index - c.line.index <= 14 and c.value == int(c.value) and 0 <= c.value <= 1_000_000]
+        chart = []
+        for month in months:
+            if reference and not 0 <= _month_index(reference) - _month_index(month.value) < HISTORY_MAX:
+                continue
+            mx0, _, mx1, _ = month.box
+            centre, half = (mx0 + mx1) / 2, max((mx1 - mx0) / 2, 1.0)
+            column = [c for c in above if abs((c.box[0] + c.box[2]) / 2 - centre) <= half]
+            if column:
+                value = max(column, key=lambda c: c.line.index)  # the label right above the bar's foot
+                chart.append(({"mes_ano": month.value, "consumo": int(value.value)}, month))
+        if len(chart) >= 6:
+            charts.append(chart)
+    return charts

@@ -56,7 +56,7 @@ FLAGS: dict[str, str] = {
 }
 
 
-def read_structures(lines: list[Line], candidates: list[Candidate]) -> Found:
+def read_structures(lines: list[Line], candidates: list[Candidate], utility: str | None = None) -> Found:
     out: Found = {}
     _keyword(out, lines, r"CLASSIFICA|CLASSE|CLS/SBC", _CLASS, n.classificacao, "classificacao")
     if "classificacao" not in out:
@@ -84,7 +84,7 @@ def read_structures(lines: list[Line], candidates: list[Candidate]) -> Found:
                 break
     _barcode(candidates, out)
     _cpf(candidates, out)
-    _distribuidora(lines, out)
+    _distribuidora(lines, out, utility)
     _address(lines, candidates, out)
     _tax_rows(lines, candidates, out)
     return out
@@ -113,7 +113,16 @@ def _cpf(candidates: list[Candidate], out: Found) -> None:
         out["cpf_cnpj"] = (pick.value, pick)
 
 
-def _distribuidora(lines: list[Line], out: Found) -> None:
+def _distribuidora(lines: list[Line], out: Found, utility: str | None = None) -> None:
+    """The utility's name as printed: an upper-case line naming the request's utility, else a company name."""
+    word = fold(utility or "").replace("_", " ").split()[:1]
+    for line in lines if word else []:
+        piece = line.pieces[0].text.strip()
+        folded = fold(piece)
+        if (folded.startswith(word[0]) and piece == piece.upper() and len(piece.split()) >= 2
+                and not any(ch.isdigit() for ch in piece)):
+            out["distribuidora"] = (piece, _span(line, 0, len(piece), "text", piece))
+            return
     rx = re.compile(r"[A-Z][A-Z .,&-]*(?:DISTRIBUI[CD][A-Z]*|ENERGIA|ELETRICIDADE|LIGHT|COPEL|CEMIG|CELESC)"
                     r"[A-Z .,&/-]*(?:S\.? ?A\.?|S/A|LTDA)")
     for line in lines:
@@ -133,7 +142,8 @@ def _address(lines: list[Line], candidates: list[Candidate], out: Found) -> None
     """The supply address block, left-aligned: name, street (``RUA X, 12 - APTO 3``), district, city - UF + CEP."""
     for cep in (c for c in candidates if c.kind == "cep"):
         line = cep.line
-        m = _CITY_UF.search(line.folded.replace("CEP:", "").strip(" |")) or _CITY_UF.search(line.folded[:cep.start])
+        rest = (line.folded[:cep.start] + " " * (cep.end - cep.start) + line.folded[cep.end:]).replace("CEP:", "    ")
+        m = _CITY_UF.search(rest.strip(" |")) or _CITY_UF.search(line.folded[:cep.start])
         if not m or re.search(r"CNPJ|INSCRICAO", " ".join(l.folded for l in lines[max(0, line.index - 1):line.index + 1])):
             continue
         out["cep"] = (cep.value, cep)
@@ -148,32 +158,49 @@ def _address(lines: list[Line], candidates: list[Candidate], out: Found) -> None
         if len(block) < 3:
             return
         name, street, district = block[-3], block[-2], block[-1]
-        first = street.pieces[0].text
-        s = _STREET_PARTS.match(fold(first))
+        text = _block_text(street)
+        s = _STREET_PARTS.match(fold(text))
         if s:
-            out["rua"] = (first[:s.end("rua")].strip(), _span(street, 0, s.end("rua"), "text", None))
-            out["numero"] = (first[s.start("num"):s.end("num")], _span(street, s.start("num"), s.end("num"), "text", None))
+            out["rua"] = (text[:s.end("rua")].strip(" ,|"), _span(street, 0, s.end("rua"), "text", None))
+            out["numero"] = (text[s.start("num"):s.end("num")], _span(street, s.start("num"), s.end("num"), "text", None))
             if s.group("comp"):
-                out["complemento"] = (first[s.start("comp"):].strip(), _span(street, s.start("comp"), len(first), "text", None))
+                end = len(text.rstrip(" |"))
+                out["complemento"] = (text[s.start("comp"):end].strip(" |"), _span(street, s.start("comp"), end, "text", None))
         out["bairro"] = (district.pieces[0].text.strip(), _span(district, 0, len(district.pieces[0].text), "text", None))
         if not re.search(r"\d", name.pieces[0].text):
             out["nome_cliente"] = (name.pieces[0].text.strip(), _span(name, 0, len(name.pieces[0].text), "text", None))
         return
 
 
-_STREET_PARTS = re.compile(r"^(?P<rua>[^,]+?)\s*,\s*(?P<num>\d+[A-Z]?|S/?N)\b(?:\s*-\s*(?P<comp>.+))?")
+_STREET_PARTS = re.compile(r"^(?P<rua>[^,|]+?)[\s|]*,[\s|]*(?:[A-Z],[\s|]*)?(?P<num>\d+[A-Z]?|S/?N)\b(?:[\s|]*-[\s|]*(?P<comp>[^|]+))?")
+
+
+def _block_text(line: Line) -> str:
+    """The line's text up to the first wide gap (the address block, not the columns beside it)."""
+    end = len(line.pieces[0].text)
+    for n in range(1, len(line.pieces)):
+        previous, piece = line.pieces[n - 1], line.pieces[n]
+        if piece.x0 - previous.x1 > 8 * min(previous.char_width, piece.char_width):
+            break
+        end = line.starts[n] + len(piece.text)
+    return line.text[:end]
 
 
 def _tax_rows(lines: list[Line], candidates: list[Candidate], out: Found) -> None:
-    """``ICMS | base | rate | value`` rows of the tax box: the rate and the value."""
+    """``ICMS | base | rate | value`` in the tax box (also mid-line, beside the items): the rate and the value."""
+    money_of: dict[int, list[Candidate]] = {}
+    for c in candidates:
+        if c.kind == "money":
+            money_of.setdefault(c.line.index, []).append(c)
     for line in lines:
-        head = line.folded.lstrip(" |")
-        for name, field_value, field_rate in (("ICMS", "valor_icms", "aliquota_icms"), ("PIS", "valor_pis", None),
+        for name, field_value, field_rate in (("ICMS", "valor_icms", "aliquota_icms"), ("PIS(?:/PASEP)?", "valor_pis", None),
                                               ("COFINS", "valor_cofins", None)):
-            if not re.match(name + r"\b", head) or field_value in out:
+            if field_value in out:
                 continue
-            money = [c for c in candidates if c.line is line and c.kind == "money"]
-            if len(money) >= 3:
-                out[field_value] = (money[-1].value, money[-1])
-                if field_rate and money[-2].value <= 40:
-                    out[field_rate] = (money[-2].value, money[-2])
+            for m in re.finditer(r"(?:^|\| )" + name + r"(?: \||$)", line.folded):
+                after = sorted((c for c in money_of.get(line.index, []) if c.start >= m.end()), key=lambda c: c.start)[:3]
+                if len(after) == 3 and after[1].value <= 40 and after[2].value <= after[0].value:
+                    out[field_value] = (after[2].value, after[2])
+                    if field_rate:
+                        out[field_rate] = (after[1].value, after[1])
+                    break
