@@ -113,3 +113,38 @@ def test_page_frame_maps_boxes_of_the_upright_levelled_copy_back_to_the_decoded_
     (lx, ly), = _turn([(50.0, 155.0)], -12.0, centre)
     bx0, by0, bx1, by1 = PageFrame(0, 12.0, 300, 200).to_page((lx - 1, ly - 1, lx + 1, ly + 1))
     assert bx0 <= 50 <= bx1 and by0 <= 155 <= by1
+
+
+def test_meter_row_that_adds_up_decides_consumption_over_a_tier_label():
+    p = page([
+        [(0, "Leitura Anterior"), (20, "Leitura Atual"), (36, "Constante"), (48, "Consumo kWh")],
+        [(0, "43339"), (20, "43432"), (36, "1"), (48, "93")],
+        [(0, "TUSD - Consumo 0 a 30 kWh desc 65% | kWh | 30 | 0,18 | 5,53")],
+    ])
+    answer = ground_bill([p])
+    assert answer.data.consumo_kwh == 93 and answer.sources["consumo_kwh"]["text"] == "93"
+
+
+def test_bar_chart_history_pairs_each_month_with_the_value_above_it():
+    months = ["JAN/25", "FEV/25", "MAR/25", "ABR/25", "MAI/25", "JUN/25"]
+    values = ["210", "193", "305", "288", "199", "240"]
+    p = page([
+        [(0, "Conta mês: 06/2025")],
+        [(8 * i, v) for i, v in enumerate(values) if i % 2 == 0],  # bars of different heights: labels on two rows
+        [(8 * i, v) for i, v in enumerate(values) if i % 2 == 1],
+        [(8 * i, m) for i, m in enumerate(months)],
+    ])
+    history = ground_bill([p]).data.consumo_lista
+    assert [(h.mes_ano, h.consumo) for h in history] == [
+        ("01/2025", 210), ("02/2025", 193), ("03/2025", 305), ("04/2025", 288), ("05/2025", 199), ("06/2025", 240)]
+
+
+def test_tax_row_beside_the_items_gives_icms_rate_and_value():
+    p = page([[(0, "CONSUMO TUSD | kWh | 172 | 0,692493 | 119,11 | ICMS | 184,22 | 20,00 | 36,84")]])
+    d = ground_bill([p]).data
+    assert (d.valor_icms, d.aliquota_icms) == (36.84, 20.0)
+
+
+def test_the_utility_is_named_as_printed_when_the_request_names_it():
+    p = page([[(0, "NEOENERGIA PERNAMBUCO"), (40, "9504521153")], [(0, "Total a pagar R$ 10,00")]])
+    assert ground_bill([p], "neoenergia_pernambuco").data.distribuidora == "NEOENERGIA PERNAMBUCO"
