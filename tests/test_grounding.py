@@ -148,3 +148,14 @@ def test_tax_row_beside_the_items_gives_icms_rate_and_value():
 def test_the_utility_is_named_as_printed_when_the_request_names_it():
     p = page([[(0, "NEOENERGIA PERNAMBUCO"), (40, "9504521153")], [(0, "Total a pagar R$ 10,00")]])
     assert ground_bill([p], "neoenergia_pernambuco").data.distribuidora == "NEOENERGIA PERNAMBUCO"
+
+
+def test_a_rule_that_fails_loses_its_own_fields_not_the_bill(monkeypatch):
+    from extractor_energy.grounding import structures
+
+    def broken(*args):
+        raise ValueError("odd page")
+
+    monkeypatch.setattr(structures, "_address", broken)
+    answer = ground_bill([page([[(0, "Total a pagar R$ 57,66")], [(0, "Classificação: B1 RESIDENCIAL")]])])
+    assert answer.data.valor_fatura == 57.66 and answer.data.classificacao == "RESIDENCIAL"

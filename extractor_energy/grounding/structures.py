@@ -3,6 +3,7 @@ the address block, the barcode, and the two lists (history and open bills), each
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
@@ -11,6 +12,7 @@ from extractor_energy.domain.barcode import barcode_from_line
 from extractor_energy.grounding.candidates import Candidate
 from extractor_energy.grounding.lines import Line, fold
 
+log = logging.getLogger(__name__)
 Found = dict[str, tuple[Any, Candidate | None]]  # field -> (value, where it was read)
 UFS = ("AC AL AP AM BA CE DF ES GO MA MT MS MG PA PB PR PE PI RJ RN RS RO RR SC SP SE TO").split()
 
@@ -82,11 +84,13 @@ def read_structures(lines: list[Line], candidates: list[Candidate], utility: str
             if m:
                 out[name] = (True, _span(line, m.start(), m.end(), "keyword", True))
                 break
-    _barcode(candidates, out)
-    _cpf(candidates, out)
-    _distribuidora(lines, out, utility)
-    _address(lines, candidates, out)
-    _tax_rows(lines, candidates, out)
+    for reader in (lambda: _barcode(candidates, out), lambda: _cpf(candidates, out),
+                   lambda: _distribuidora(lines, out, utility), lambda: _address(lines, candidates, out),
+                   lambda: _tax_rows(lines, candidates, out)):
+        try:
+            reader()
+        except Exception:  # a rule that trips over an odd page loses its own fields, not the bill's
+            log.exception("a grounding rule failed on this page")
     return out
 
 
@@ -133,7 +137,7 @@ def _distribuidora(lines: list[Line], out: Found, utility: str | None = None) ->
             return
 
 
-_CITY_UF = re.compile(r"^(?P<city>[A-Z][A-Z .'-]+?)\s*[-/]\s*(?P<uf>" + "|".join(UFS) + r")\b")
+_CITY_UF = re.compile(r"^[\s|]*(?P<city>[A-Z][A-Z .'-]+?)\s*[-/]\s*(?P<uf>" + "|".join(UFS) + r")\b")
 _STREET = re.compile(r"^(?P<street>(?:RUA|R\.|AV\.?|AVENIDA|TRAVESSA|TV\.?|ALAMEDA|AL\.|ESTRADA|RODOVIA|PRACA|QUADRA|"
                      r"SETOR|LARGO|VIELA|BECO|QD)\b[A-Z0-9 .'-]*?)\s*,\s*(?P<num>\d+[A-Z]?|S/?N)\b")
 
@@ -143,15 +147,12 @@ def _address(lines: list[Line], candidates: list[Candidate], out: Found) -> None
     for cep in (c for c in candidates if c.kind == "cep"):
         line = cep.line
         rest = (line.folded[:cep.start] + " " * (cep.end - cep.start) + line.folded[cep.end:]).replace("CEP:", "    ")
-        m = _CITY_UF.search(rest.strip(" |")) or _CITY_UF.search(line.folded[:cep.start])
+        m = _CITY_UF.search(rest)  # same length as the line: offsets stay valid
         if not m or re.search(r"CNPJ|INSCRICAO", " ".join(l.folded for l in lines[max(0, line.index - 1):line.index + 1])):
             continue
         out["cep"] = (cep.value, cep)
-        city_at = line.folded.index(m.group("city"))
-        out["cidade"] = (line.text[city_at:city_at + len(m.group("city"))].strip(),
-                         _span(line, city_at, city_at + len(m.group("city")), "text", None))
-        uf_at = line.folded.index(m.group("uf"), city_at + len(m.group("city")))
-        out["estado"] = (m.group("uf"), _span(line, uf_at, uf_at + 2, "text", None))
+        out["cidade"] = (line.text[m.start("city"):m.end("city")].strip(), _span(line, m.start("city"), m.end("city"), "text", None))
+        out["estado"] = (m.group("uf"), _span(line, m.start("uf"), m.end("uf"), "text", None))
         x0 = line.pieces[0].x0
         block = [l for l in lines[max(0, line.index - 8):line.index]
                  if l.page == line.page and abs(l.pieces[0].x0 - x0) <= 0.02 * max(l.box[2] - x0, 1) + 3]
