@@ -86,7 +86,8 @@ PATTERNS: list[tuple[str, re.Pattern[str], Callable[[str], Any]]] = [
                        r"(?<![\w.])\d{2}\.[\dX*]{3}\.[\dX*]{3}/[\dX*]{4}-\d{2}(?!\d)"), lambda t: t.strip()),
     ("voltage", re.compile(r"(?<!\d)\d{3}(?: ?/ ?\d{3})? ?V(?![A-Z])"), lambda t: re.sub(r"\s*V$", " V", t.strip())),
     ("ident", re.compile(r"(?<![\w.,/-])\d[\d.\-/]{2,24}\d(?![\w,]|/\d)"), _ident),
-    ("number", re.compile(r"(?<![\w.,/-])-?\d{1,3}(?:\.\d{3})+(?:,\d+)?(?![\d/])|(?<![\w.,/-])-?\d+(?:,\d+)?(?![\d/])"),
+    ("number", re.compile(r"(?<![\w.,/-])-?\d{1,3}(?:\.\d{3})+(?:,\d+)?(?![\d/]|[.,]\d)|"
+                          r"(?<![\w.,/-])-?\d+(?:,\d+)?(?![\d/]|[.,]\d)"),
      _safe(_number)),
 ]
 

@@ -238,8 +238,9 @@ def _consumption(r: _Reader, reference: str | None) -> None:
         else:
             r.take("consumo_kwh", ranked)
             history_cells = {id(c) for _, c in rows}
+            history_lines = {c.line.index for _, c in rows}
             elsewhere = [c for c in r.candidates if c.kind == "number" and c.value == expected
-                         and "KWH" in c.line.folded and id(c) not in history_cells]
+                         and id(c) not in history_cells and c.line.index not in history_lines]
             if "consumo_kwh" in r.values and not elsewhere:
                 r.conflict(["consumo_kwh"], f"the history row of {reference} says {expected} kWh")
             elif elsewhere:  # the history's value is printed on a kWh line too: it wins over a thin label read
@@ -264,16 +265,18 @@ def _reading_difference(candidates: list[Candidate]) -> Candidate | None:
     """On a meter row ``previous | current [| constant] | consumption``: the consumption that equals
     (current - previous) x constant, both readings and the result printed on one line."""
     by_line: dict[int, list[Candidate]] = {}
+    dated = {c.line.index for c in candidates if c.kind in ("month", "money")}  # history rows, item rows
     for c in candidates:
-        if c.kind == "number" and c.value == int(c.value) and c.value >= 0:
+        if c.kind == "number" and c.value == int(c.value) and c.value >= 0 and c.line.index not in dated:
             by_line.setdefault(c.line.index, []).append(c)
-    for row in by_line.values():
+    for index, row in by_line.items():
         row.sort(key=lambda c: c.start)
-        for i in range(len(row) - 2):
+        below = [c for k in (index + 1, index + 2) for c in sorted(by_line.get(k, []), key=lambda c: c.start)]
+        for i in range(len(row) - 1):
             previous, current = row[i].value, row[i + 1].value
             if not 0 < current - previous <= 1_000_000 or previous < 10:
                 continue
-            rest = row[i + 2:]
+            rest = row[i + 2:] + below  # consumption beside the readings, or on the line(s) under a wrapped row
             constants = [1] + [c.value for c in rest[:1] if 0 < c.value <= 1000]
             for c in rest:
                 if c.value > 0 and any(c.value == (current - previous) * k for k in constants):
