@@ -35,6 +35,9 @@ class FieldSource(BaseModel):
         "the top-left corner; scale by `page_sizes` to draw it on a page shown at another size",
     )
     text: str = Field(description="the text as printed on the page (e.g. `R$ 396,89`, `04/2025 | 340`), before normalisation")
+    derived_from: str | None = Field(
+        None, description="set when the value is computed in code from another printed field (`codigo_barras` from "
+        "`linha_digitavel`, `alta_tensao` from `subgrupo`): the box and text are that field's")
 
 
 #: [width, height] of one page in pixels

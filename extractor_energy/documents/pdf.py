@@ -147,6 +147,16 @@ def _scaled(boxes: list[TextBox], scale: float) -> list[TextBox]:
     return [TextBox(b.text, b.x0 * scale, b.y0 * scale, b.x1 * scale, b.y1 * scale) for b in boxes]
 
 
+def _one_line_runs(boxes: list[TextBox]) -> list[TextBox]:
+    """Drop runs many lines tall: rotated text (a diagonal "SEGUNDA VIA" watermark) has a rect whose
+    bounded text is everything under it, which would put the whole page on one "line"."""
+    if len(boxes) < 5:
+        return boxes
+    heights = sorted(b.y1 - b.y0 for b in boxes)
+    typical = heights[len(heights) // 2]
+    return [b for b in boxes if b.y1 - b.y0 <= 4 * max(typical, 1e-6)]
+
+
 def page_text_boxes(pdf: pdfium.PdfDocument, index: int) -> list[TextBox]:
     """The page's text layer as positioned runs (top-down y, in points); ``[]`` when it has none.
 
@@ -166,7 +176,7 @@ def page_text_boxes(pdf: pdfium.PdfDocument, index: int) -> list[TextBox]:
                 text = textpage.get_text_bounded(left, bottom, right, top)
                 if text.strip():
                     boxes.append(TextBox(" ".join(text.split()), left, height - top, right, height - bottom))
-            return boxes
+            return _one_line_runs(boxes)
         finally:
             textpage.close()
     except Exception:

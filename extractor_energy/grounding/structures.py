@@ -17,6 +17,16 @@ Found = dict[str, tuple[Any, Candidate | None]]  # field -> (value, where it was
 UFS = ("AC AL AP AM BA CE DF ES GO MA MT MS MG PA PB PR PE PI RJ RN RS RO RR SC SP SE TO").split()
 
 
+class _Derived:
+    """The source of a value computed in code: its origin's place, marked with the field it came from."""
+
+    def __init__(self, origin: Candidate, field: str):
+        self.origin, self.field = origin, field
+
+    def source(self) -> dict[str, Any]:
+        return {**self.origin.source(), "derived_from": self.field}
+
+
 def _span(line: Line, start: int, end: int, kind: str, value: Any) -> Candidate:
     return Candidate(kind, value, line.text[start:end].strip(), line, start, end)
 
@@ -76,7 +86,7 @@ def read_structures(lines: list[Line], candidates: list[Candidate], utility: str
     _keyword(out, lines, r"TENSAO|VOLTS", r"\d{3}(?: ?/ ?\d{3})? ?V\b", lambda t: re.sub(r"\s*V$", " V", t), "tensao_nominal", 0)
     sub = out.get("subgrupo")
     if sub:
-        out["alta_tensao"] = (str(sub[0]).upper().startswith("A"), sub[1])
+        out["alta_tensao"] = (str(sub[0]).upper().startswith("A"), _Derived(sub[1], "subgrupo") if sub[1] else None)
     for name, pattern in FLAGS.items():
         rx = re.compile(pattern)
         for line in lines:
@@ -102,8 +112,8 @@ def _barcode(candidates: list[Candidate], out: Found) -> None:
         if len(digits) == 48 and "linha_digitavel" not in out:
             out["linha_digitavel"] = (digits, c)
             code = _try(barcode_from_line, digits)
-            if code and "codigo_barras" not in out:
-                out["codigo_barras"] = (code, c)
+            if code and "codigo_barras" not in out:  # derived in code from the printed line
+                out["codigo_barras"] = (code, _Derived(c, "linha_digitavel"))
         elif len(digits) == 44 and "codigo_barras" not in out:
             out["codigo_barras"] = (digits, c)
 
