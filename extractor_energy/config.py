@@ -98,6 +98,14 @@ class Settings(BaseSettings):
         None, description="Keep answers with requires_review (file + answer) here for the /ui review page; corrections are "
         "saved as <dir>/<key>/annotations.jsonl for training/prepare_dataset.py. Unset = no review queue"
     )
+    review_retention_days: float = Field(
+        30.0, ge=0, description="Queued bills (personal data: names, addresses, CPF) not reviewed within this many days "
+        "are deleted; 0 = kept until reviewed or discarded"
+    )
+    review_forget_trained: bool = Field(
+        False, description="`extractor-energy train --from-review` deletes the files of the reviewed bills it trained on "
+        "(their corrected values stay, in <key>/trained.jsonl); the default for its --forget-trained"
+    )
 
     # --- security / reliability
     max_adapter_mb: float = Field(
