@@ -52,6 +52,8 @@ def test_the_barcode_amount_decides_between_two_labelled_totals():
     answer = ground_bill([p])
     assert answer.data.valor_fatura == 321.09 and answer.data.codigo_barras == code
     assert answer.confidence["valor_fatura"] >= 0.8
+    assert answer.sources["codigo_barras"]["derived_from"] == "linha_digitavel"
+    assert "derived_from" not in answer.sources["linha_digitavel"]
 
 
 def test_a_total_that_disagrees_with_the_barcode_is_flagged():

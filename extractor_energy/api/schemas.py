@@ -36,7 +36,7 @@ class FieldSource(BaseModel):
     )
     text: str = Field(description="the text as printed on the page (e.g. `R$ 396,89`, `04/2025 | 340`), before normalisation")
     derived_from: str | None = Field(
-        None, description="set when the value is computed in code from another printed field (`codigo_barras` from "
+        None, exclude_if=lambda v: v is None, description="set when the value is computed in code from another printed field (`codigo_barras` from "
         "`linha_digitavel`, `alta_tensao` from `subgrupo`): the box and text are that field's")
 
 
