@@ -19,6 +19,7 @@ from starlette.responses import Response
 
 from extractor_energy.training.datasets import normalise_annotation
 from extractor_energy.extraction.review_queue import ReviewError, ReviewNotFound, ReviewQueue
+from extractor_energy.extraction.review_stats import key_stats
 from extractor_energy.domain.schema import ALL_FIELDS, ContractError
 from extractor_energy.extraction.service import ExtractionService
 from extractor_energy.api.errors import ApiError, count_extraction
@@ -47,7 +48,7 @@ def review_queue(request: Request, required: bool = True) -> ReviewQueue | None:
     queue = getattr(state, "review_queue", None)
     review_dir = _service(request).settings.review_dir
     if queue is None and review_dir is not None:
-        queue = state.review_queue = ReviewQueue(review_dir)
+        queue = state.review_queue = ReviewQueue(review_dir, _service(request).settings.review_retention_days)
     if queue is None and required:
         raise ApiError(404, "the review queue is off: set EXTRACTOR_REVIEW_DIR to keep answers for review")
     return queue
@@ -102,6 +103,35 @@ def _call(fn: Any, *args: Any) -> Any:
 async def list_queue(request: Request) -> dict[str, Any]:
     queue = review_queue(request)
     return {"items": await asyncio.to_thread(queue.items)}
+
+
+def _serving(service: ExtractionService) -> Any:
+    """``serving(key)``: the adapter and version answering ``key`` now (its own, else the fallback), or None."""
+    from extractor_energy.adapters.registry import FALLBACK_KEY
+
+    def serving(key: str) -> dict[str, Any] | None:
+        for name in (key, FALLBACK_KEY):
+            row = service.registry.describe(name)
+            if row and row.get("version"):
+                return {"adapter": name, "version": row["version"]}
+        return None
+
+    return serving
+
+
+@router.get("/ui/api/keys")
+async def list_keys(request: Request) -> dict[str, Any]:
+    """Per key: corrected bills, and the serving adapter's score on the ones it answered (when to retrain)."""
+    queue = review_queue(request)
+    return {"keys": await asyncio.to_thread(key_stats, queue.root, _serving(_service(request)))}
+
+
+@router.delete("/ui/api/keys/{key}/bills/{item_id}")
+async def delete_reviewed(request: Request, key: str, item_id: str) -> dict[str, Any]:
+    """Delete a reviewed bill (its corrected row and its file)."""
+    queue = review_queue(request)
+    await asyncio.to_thread(_call, queue.delete_reviewed, key, item_id)
+    return {"deleted": item_id, "key": key}
 
 
 @router.get("/ui/api/items/{item_id}")

@@ -53,9 +53,54 @@ async function loadQueue() {
       list.append(li);
     }
     if ($("status").dataset.source === "queue") say("");
+    loadKeys();
   } catch (error) {
     const hint = error.message.startsWith("401") ? " (enter an API key with the admin scope above)" : "";
     say(`queue: ${error.message}${hint}`, true, "queue");
+  }
+}
+
+// Per key: corrected bills and the serving adapter's score on those it answered (when to retrain),
+// and each reviewed bill with a button that deletes it (its correction and its file).
+async function loadKeys() {
+  const list = $("keys");
+  try {
+    const { keys } = await (await api("ui/api/keys")).json();
+    list.replaceChildren();
+    if (!keys.length) list.append(el("li", "no corrected bills yet"));
+    for (const entry of keys) {
+      const li = el("li", `${entry.key}: ${entry.corrected} corrected`);
+      li.dataset.key = entry.key;
+      const serving = entry.serving ? `${entry.serving.adapter} ${String(entry.serving.version || "").slice(0, 8)}` : "no adapter";
+      const score = entry.serving_score === null ? "not scored (it answered none of them)"
+        : `micro F1 ${entry.serving_score.toFixed(3)} on ${entry.serving_scored_on}`;
+      li.append(el("small", `serving ${serving}: ${score}`));
+      if (entry.trained_forgotten) li.append(el("small", `${entry.trained_forgotten} trained on, files deleted`));
+      const bills = el("ul", null, "bills");
+      for (const bill of entry.bills) {
+        const row = el("li", bill.reviewed_at ? new Date(bill.reviewed_at * 1000).toLocaleString() : bill.id);
+        const remove = el("button", "delete", "delete-bill");
+        remove.type = "button";
+        remove.title = "delete this reviewed bill (its correction and its file)";
+        remove.addEventListener("click", () => deleteReviewed(entry.key, bill.id));
+        row.append(remove);
+        bills.append(row);
+      }
+      li.append(bills);
+      list.append(li);
+    }
+  } catch (error) {
+    list.replaceChildren(el("li", `keys: ${error.message}`));
+  }
+}
+
+async function deleteReviewed(key, id) {
+  try {
+    await api(`ui/api/keys/${encodeURIComponent(key)}/bills/${encodeURIComponent(id)}`, { method: "DELETE" });
+    say("reviewed bill deleted");
+    loadKeys();
+  } catch (error) {
+    say(error.message, true);
   }
 }
 
@@ -224,7 +269,7 @@ async function save() {
 async function discard() {
   try {
     await api(`ui/api/items/${encodeURIComponent(state.id)}`, { method: "DELETE" });
-    say("discarded");
+    say("deleted from the queue");
     closeItem();
   } catch (error) {
     say(error.message, true);
