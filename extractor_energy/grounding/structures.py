@@ -47,6 +47,21 @@ def _keyword(out: Found, lines: list[Line], labels: str, pattern: str, normalise
                 return
 
 
+def _fuzzy_word(out: Found, lines: list[Line], field: str, words: tuple[str, ...]) -> None:
+    """An enum word as OCR misread it (``HIFASICO``, ``MONOFAMCO``, ``RESIDENClAL``): the closest word
+    at similarity >= 0.8, the first such on the page (read, so its source is where it was printed)."""
+    from difflib import SequenceMatcher
+
+    for line in lines:
+        for m in re.finditer(r"[A-Z0-9]{5,}", line.folded):
+            token = m.group(0)
+            best = max(words, key=lambda w: SequenceMatcher(None, token, w).ratio())
+            if SequenceMatcher(None, token, best).ratio() >= 0.8:
+                value = n.tipo_instalacao(best) if field == "tipo_instalacao" else n.classificacao(best)
+                out[field] = (value, _span(line, m.start(), m.end(), "keyword", value))
+                return
+
+
 def _try(fn, text: str) -> Any:
     try:
         return fn(text)
@@ -77,6 +92,10 @@ def read_structures(lines: list[Line], candidates: list[Candidate], utility: str
              n.tipo_instalacao, "tipo_instalacao")
     if "tipo_instalacao" not in out:
         _keyword(out, lines, r"", r"MONOFASIC[OA]|BIFASIC[OA]|TRIFASIC[OA]", n.tipo_instalacao, "tipo_instalacao", 0)
+    for field, words in (("tipo_instalacao", ("MONOFASICO", "BIFASICO", "TRIFASICO")),
+                         ("classificacao", ("RESIDENCIAL", "COMERCIAL", "INDUSTRIAL", "RURAL"))):
+        if field not in out:
+            _fuzzy_word(out, lines, field, words)
     _keyword(out, lines, r"SUBGRUPO|GRUPO|CLASSIFICA|CLASSE", r"\b(?:A1|A2|A3A|A3|A4|AS|B1|B2|B3|B4)\b", n.subgrupo,
              "subgrupo")
     _keyword(out, lines, r"MODALIDADE|MOD\.? ?TARIF|TIPO DE TARIFA|TARIFA", r"CONVENCIONAL|CONVENC|BRANCA|\bVERDE\b|\bAZUL\b",
