@@ -105,6 +105,8 @@ def _ground(pages: list[PageText], utility: str | None) -> GroundedAnswer:
     reference = r.values.get("mes_referencia")
     _dates(r, reference)
     _total(r)
+    if "valor_fatura" not in r.values:
+        _unlabelled_total(r)
     _consumption(r, reference)
     for name in ("num_instalacao", "cod_cliente", "conta_contrato", "aliquota_icms", "contrib_iluminacao_publica",
                  "energia_injetada_kwh", "saldo_creditos_kwh"):
@@ -201,6 +203,26 @@ def _total(r: _Reader) -> None:
             return
     if amounts and "valor_fatura" in r.values and r.values["valor_fatura"] not in amounts:
         r.conflict(["valor_fatura"], "the barcode's amount differs from the total read")
+
+
+def _unlabelled_total(r: _Reader) -> None:
+    """No labelled total: the amount on the header row that holds the reference month or the due date
+    (``JUL/2023 | R$ 122,71``), else an amount in R$ the slip repeats; flagged for review."""
+    rows = {(s["page"], s["box"][1]) for k in ("mes_referencia", "vencimento") if isinstance(s := r.sources.get(k), dict)}
+    header = [c for c in r.candidates if c.kind == "money" and c.value > 0 and any(
+        c.page + 1 == page and abs(c.line.page_box(c.box)[1] - top) < 0.5 * (c.box[3] - c.box[1]) for page, top in rows)]
+    if header:
+        best = sorted(header, key=lambda c: ("R$" not in c.text, c.line.index))[0]
+        r.set("valor_fatura", best.value, best, 0.5)
+        return
+    counts: dict[float, list[Candidate]] = {}
+    for c in r.candidates:
+        if c.kind == "money" and c.value > 0:
+            counts.setdefault(c.value, []).append(c)
+    repeated = [cs for cs in counts.values() if len(cs) >= 2 and any("R$" in c.text for c in cs)]
+    if repeated:
+        best = max(repeated, key=lambda cs: (len(cs), cs[0].value))
+        r.set("valor_fatura", best[0].value, best[0], 0.45)
 
 
 def _amount(digits: str) -> float | None:
