@@ -195,7 +195,7 @@ def test_same_http_api_routes_errors_and_envelope(ray_server: RayServer) -> None
     assert {"timings_ms", "confidence", "warnings", "batch_size", "model_family"} <= set(body)
     assert r.headers[REPLICA] and r.headers[RESIDENT] in ("true", "false")
 
-    bad_uf = post(url, "XX")  # unknown state: the replica's own 422, raised again by the ingress
+    bad_uf = post(url, "XX")  # unknown state: the ingress's 422 (it makes the key), worded as everywhere else
     assert bad_uf.status_code == 422 and "uf" in bad_uf.json()["detail"]
     junk = post(url, "equatorial_go", image=b"not an image")
     assert junk.status_code in (415, 422) and junk.json()["detail"]

@@ -1,7 +1,7 @@
 """AdapterCatalog: where adapters come from — folders on disk -> immutable versions -> leases.
 
 * Disk side (watcher thread, ``scan``): a folder is validated only once its files have stopped
-  changing; a valid change becomes a new immutable version (named ``<key>__<fingerprint>__<n>``),
+  changing; a valid change becomes a new immutable version (its slot id ``<key>@<fingerprint>-<n>``),
   an invalid one is reported while the previous version keeps serving.
 * Request side (event loop, ``acquire``/``release``): a request takes a lease on the version
   current at accept time; it is served by that version even if the folder changes meanwhile.
@@ -21,6 +21,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from extractor_energy.adapters.identity import slot_id
 from extractor_energy.domain.keys import InvalidKey, parse_key
 from extractor_energy.metrics import Metrics
 from extractor_energy.adapters.validation import DEFAULT_MAX_ADAPTER_BYTES, AdapterInvalid, ModelSpec, ValidatedAdapter, validate_adapter_dir
@@ -219,7 +220,7 @@ class AdapterCatalog:
             if entry.current and entry.current.adapter.version == adapter.version:
                 return  # touched, not changed
             self._generation += 1
-            version = AdapterVersion(adapter=adapter, internal_name=f"{key}__{adapter.version}__{self._generation}")
+            version = AdapterVersion(adapter=adapter, internal_name=slot_id(key, adapter.version, self._generation))
             previous, entry.current = entry.current, version
             self._versions[version.internal_name] = version
             if previous:

@@ -130,9 +130,9 @@ class AdapterRegistry:
         return sorted(current[n] for n in self.residency.resident() if n in current)
 
     def sync(self, needed: set[str]) -> dict[str, str]:
-        """Worker thread, between batches: make ``needed`` (internal names) resident.
+        """Worker thread, between batches: make ``needed`` (slot ids, ``AdapterRef.slot_id``) resident.
 
-        Returns {internal name: why} for those that are not: a refused load (the key turns to
+        Returns {slot id: why} for those that are not: a refused load (the key turns to
         ``error`` in ``GET /adapters``) or no free slot in this batch (retry later)."""
         for version in self.catalog.take_dead(keep=needed):
             self.residency.drop(version.internal_name, reason="retired")
@@ -157,8 +157,7 @@ class AdapterRegistry:
     def _report(self, version: AdapterVersion, failure: LoadFailure) -> str:
         if failure.over_capacity:
             return failure.message
-        reason = failure.message.replace(version.internal_name, version.adapter.key)[:200]  # no internal names
-        self.catalog.mark_load_error(version, reason)
+        self.catalog.mark_load_error(version, failure.message[:200])  # a slot id reads as key@version: quoted as is
         self.metrics.adapter_errors.inc()
         return REFUSED
 

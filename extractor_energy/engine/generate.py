@@ -15,17 +15,18 @@ import torch
 from PIL import Image
 from transformers import LogitsProcessor, LogitsProcessorList
 
+from extractor_energy.adapters.identity import BASE
 from extractor_energy.engine.encoding import chat_prompt, encode
 from extractor_energy.engine.model import LoadedModel
 
-#: ``GenerationInput.adapter_name`` of rows served by the base model.
-BASE = "__base__"
+__all__ = ["BASE", "GenerationInput", "GenerationOutput", "ProcessorFactory", "generate_batch"]
 
 
 @dataclass
 class GenerationInput:
     """One bill: its pages (VLM family; ``[]`` for the text family, whose page text is in the messages),
-    the chat messages, and which adapter (internal name or BASE) to use."""
+    the chat messages, and which adapter serves it: ``adapter_name`` is the slot id of the request's
+    :class:`~extractor_energy.adapters.identity.AdapterRef` (BASE: the base model)."""
 
     pages: list[Image.Image]
     messages: list[dict[str, Any]]

@@ -18,6 +18,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from extractor_energy.adapters.identity import AdapterRef
 from extractor_energy.adapters.registry import AdapterRegistry
 from extractor_energy.engine.cancellation import StopRows
 from extractor_energy.config import Settings
@@ -35,7 +36,7 @@ class Job:
     input: GenerationInput
     future: asyncio.Future
     loop: asyncio.AbstractEventLoop
-    key: str
+    key: AdapterRef | str  # the request's adapter identity, as the service made it; errors and logs name its key
     enqueued_at: float = field(default_factory=time.monotonic)
     started_at: float | None = None
     cancelled: bool = False
@@ -133,7 +134,7 @@ class Scheduler:
     def start(self) -> None:
         self._thread.start()
 
-    def submit(self, gen_input: GenerationInput, key: str) -> Job:
+    def submit(self, gen_input: GenerationInput, key: AdapterRef | str) -> Job:
         """Queue a job now or raise :class:`~.errors.ServerFull` / :class:`~.errors.ShuttingDown` at once."""
         if not self._accepting:
             raise ShuttingDown("the server is shutting down")

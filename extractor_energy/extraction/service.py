@@ -14,6 +14,7 @@ from typing import Any, Awaitable, Callable
 
 from extractor_energy import errors
 from extractor_energy.adapters import AdapterRegistry
+from extractor_energy.adapters.identity import AdapterRef
 from extractor_energy.adapters.registry import FALLBACK_KEY, Lease
 from extractor_energy.domain.checks import check_bill, findings_to_warnings
 from extractor_energy.config import Settings
@@ -22,7 +23,7 @@ from extractor_energy.extraction.confidence import field_confidence, requires_re
 from extractor_energy.documents.limits import DocumentLimits
 from extractor_energy.documents.decode import Document
 from extractor_energy.engine.generate import BASE, GenerationInput, GenerationOutput
-from extractor_energy.domain.keys import BillKey, InvalidKey, make_key
+from extractor_energy.domain.keys import BillKey, InvalidKey
 from extractor_energy.metrics import Metrics
 from extractor_energy.engine.model import LoadedModel
 from extractor_energy.documents.page_text import PageText, PageTextPool, prompt_text
@@ -70,44 +71,59 @@ class ExtractionService:
         uf: str,
         is_disconnected: Callable[[], Awaitable[bool]] | None = None,
     ) -> dict[str, Any]:
-        """The answer envelope, or an :class:`~extractor_energy.errors.ExtractionError` carrying the key."""
-        started = time.perf_counter()
+        """The answer envelope, or an :class:`~extractor_energy.errors.ExtractionError` carrying the key.
+
+        The edge of an in-process request: the form fields become the request's :class:`AdapterRef` here."""
         try:
-            key = make_key(concessionaria, uf)
+            ref = AdapterRef.of(concessionaria, uf)
         except InvalidKey as exc:
             raise errors.BadKey(str(exc)) from None
+        return await self.extract_for(ref, payload, filename, content_type, is_disconnected)
+
+    async def extract_for(
+        self,
+        ref: AdapterRef,
+        payload: bytes | LazyPayload,
+        filename: str | None,
+        content_type: str | None,
+        is_disconnected: Callable[[], Awaitable[bool]] | None = None,
+    ) -> dict[str, Any]:
+        """:meth:`extract` for a request whose ref was made elsewhere (the Ray ingress), used as is."""
+        started = time.perf_counter()
         try:
-            result = await self._extract(key, payload, filename, content_type, is_disconnected, started)
+            result = await self._extract(ref, payload, filename, content_type, is_disconnected, started)
         except errors.ExtractionError as exc:
-            exc.key = key.key
+            exc.key = ref.key
             raise
         self.metrics.latency.observe(time.perf_counter() - started)
         return result
 
     async def _extract(
         self,
-        key: BillKey,
+        ref: AdapterRef,
         payload: bytes | LazyPayload,
         filename: str | None,
         content_type: str | None,
         is_disconnected: Callable[[], Awaitable[bool]] | None,
         started: float,
     ) -> dict[str, Any]:
+        key = ref.bill
         document = await self.decoder.decode(payload, self.limits, filename, content_type)
         decoded = time.perf_counter()
         text, page_texts = await self.read_text(document)
         read = time.perf_counter()
         if text is not None and self.settings.grounded:
             return await self._grounded(key, document, page_texts, started, decoded, read)
-        lease, notes = self.lease_for(key.key)
+        lease, notes = self.lease_for(ref)
+        served = ref.served_by(lease.key, lease.version, lease.internal_name) if lease else ref
         try:
             gen_input = GenerationInput(
                 pages=document.pages if text is None else [],
                 messages=build_messages(key, len(document.pages), with_adapter=lease is not None, document_text=text),
-                adapter_name=lease.internal_name if lease else BASE,
+                adapter_name=served.slot_id,
                 schema_fields=lease.fields if lease else None,
             )
-            output = await self._run(gen_input, key.key, is_disconnected)
+            output = await self._run(gen_input, served, is_disconnected)
         finally:
             self.registry.release(lease)
         parsed = parse_answer(output.text)
@@ -120,9 +136,9 @@ class ExtractionService:
             "key": key.key,
             "concessionaria": key.concessionaria.upper(),
             "uf": key.uf,
-            "adapter": lease.key if lease else None,
-            "adapter_version": lease.version if lease else None,
-            "fallback": bool(lease and lease.key == FALLBACK_KEY),
+            "adapter": served.adapter,
+            "adapter_version": served.version,
+            "fallback": served.adapter == FALLBACK_KEY,
             "model": self.loaded.name,
             "model_family": self.loaded.family,
             "extraction": "generative",
@@ -211,8 +227,9 @@ class ExtractionService:
             self.registry.release(lease)
         return apply_choice(answer, question, output), lease, output, notes
 
-    def lease_for(self, key: str) -> tuple[Lease | None, list[AnswerWarning]]:
+    def lease_for(self, ref: AdapterRef | str) -> tuple[Lease | None, list[AnswerWarning]]:
         """The key's own adapter, else the fallback adapter, else None (base prompt); warnings say which and why."""
+        key = ref.key if isinstance(ref, AdapterRef) else ref  # what is looked up and what the warnings name
         notes: list[AnswerWarning] = []
         lease = self.registry.acquire(key)
         if lease is not None:
@@ -231,10 +248,10 @@ class ExtractionService:
     async def _run(
         self,
         gen_input: GenerationInput,
-        key: str,
+        ref: AdapterRef | str,
         is_disconnected: Callable[[], Awaitable[bool]] | None,
     ) -> GenerationOutput:
-        job = self.scheduler.submit(gen_input, key)  # raises errors.ServerFull / errors.ShuttingDown
+        job = self.scheduler.submit(gen_input, ref)  # raises errors.ServerFull / errors.ShuttingDown
         deadline = time.monotonic() + self.settings.request_timeout_s
         while True:
             remaining = deadline - time.monotonic()

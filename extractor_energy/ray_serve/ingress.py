@@ -2,7 +2,8 @@
 
 The app is built from the same routers and installers as ``api/app.py`` (auth, admission, error
 handlers, offline docs); ``app.state.service`` is a ``RayService`` whose ``extract`` reads the
-upload, normalises the key and calls the model deployment, with ``multiplexed_model_id=<key>``
+upload, makes the request's ``AdapterRef`` (the only place the key is normalised on this path) and
+calls the model deployment with it, with ``multiplexed_model_id=<its key>``
 when the key has an adapter (Ray routes it to a replica holding that adapter) and without one
 otherwise (any replica: keys without an adapter spread). ``/adapters`` shows every replica.
 """
@@ -24,12 +25,13 @@ from ray.serve.exceptions import BackPressureError, RequestCancelledError
 from ray.serve.handle import DeploymentHandle
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from extractor_energy import __version__
+from extractor_energy import __version__, errors
+from extractor_energy.adapters.identity import AdapterRef
 from extractor_energy.api.app import DESCRIPTION, install_api
 from extractor_energy.api.public_text import clip, public_detail
 from extractor_energy.api.schemas import AdapterInfo, ErrorResponse
 from extractor_energy.config import Settings
-from extractor_energy.domain.keys import InvalidKey, make_key
+from extractor_energy.domain.keys import InvalidKey
 from extractor_energy.metrics import Metrics
 from extractor_energy.ray_serve import REPLICA_HEADER, RESIDENT_HEADER
 from extractor_energy.ray_serve.replica import REPORT_INTERVAL_S, ReplicaAnswer
@@ -112,14 +114,14 @@ class RayService:
         is_disconnected: Callable[[], Awaitable[bool]] | None = None,  # Ray cancels the replica's call when the client leaves
     ) -> dict[str, Any]:
         started = time.perf_counter()
-        data = payload if isinstance(payload, (bytes, bytearray)) else await payload.read_all()
         try:
-            key: str | None = make_key(concessionaria, uf).key
-        except InvalidKey:
-            key = None  # the replica answers the error, worded as everywhere else
-        routed = key if key is not None and key in self.view.adapter_keys else None
-        handle = self.model.options(multiplexed_model_id=routed) if routed else self.model
-        answer = await self._call(handle, bytes(data), filename, content_type, concessionaria, uf)
+            ref = AdapterRef.of(concessionaria, uf)
+        except InvalidKey as exc:
+            raise errors.BadKey(str(exc)) from None  # the shared error handlers word it as everywhere else
+        data = payload if isinstance(payload, (bytes, bytearray)) else await payload.read_all()
+        routed = ref.key in self.view.adapter_keys  # Ray's multiplexed model id is the ref's key
+        handle = self.model.options(multiplexed_model_id=ref.key) if routed else self.model
+        answer = await self._call(handle, ref, bytes(data), filename, content_type)
         served = _served.get()
         if served is not None:
             served.update({REPLICA_HEADER: answer.replica,

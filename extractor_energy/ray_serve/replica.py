@@ -22,9 +22,9 @@ from typing import Any
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
+from extractor_energy.adapters.identity import AdapterRef
 from extractor_energy.adapters.packaged import fallback_adapter_dir
 from extractor_energy.config import Settings
-from extractor_energy.domain.keys import InvalidKey, make_key
 from extractor_energy.extraction.wiring import settle_s, start_service
 from extractor_energy.ray_serve.errors import PortableError
 
@@ -91,20 +91,21 @@ class ModelReplica:
 
     # ------------------------------------------------------------------ requests
     async def extract(
-        self, payload: bytes, filename: str | None, content_type: str | None, concessionaria: str, uf: str
+        self, ref: AdapterRef, payload: bytes, filename: str | None, content_type: str | None
     ) -> ReplicaAnswer:
-        """One extraction; errors come back as values (``PortableError``) for the ingress to raise."""
-        model_id = serve.get_multiplexed_model_id()
+        """One extraction for the ref the ingress made; errors come back as values (``PortableError``)
+        for the ingress to raise."""
+        model_id = serve.get_multiplexed_model_id()  # the ref's key, when the ingress routed by it
         if model_id:
             await self._hold(model_id)  # Ray's LRU: marks the key used, evicts (and unloads) the oldest when full
-        resident = self._resident(concessionaria, uf)
+        resident = self._resident(ref)
         gone = False
 
         async def is_disconnected() -> bool:
             return gone
 
         task = asyncio.ensure_future(
-            self.service.extract(payload, filename, content_type, concessionaria, uf, is_disconnected=is_disconnected)
+            self.service.extract_for(ref, payload, filename, content_type, is_disconnected=is_disconnected)
         )
         try:
             envelope = await asyncio.shield(task)
@@ -118,14 +119,10 @@ class ModelReplica:
             return ReplicaAnswer(self.replica, resident, error=PortableError.of(exc))
         return ReplicaAnswer(self.replica, resident, envelope=envelope)
 
-    def _resident(self, concessionaria: str, uf: str) -> bool | None:
-        try:
-            key = make_key(concessionaria, uf).key
-        except InvalidKey:
-            return None
-        if self.registry.is_resident(key):
+    def _resident(self, ref: AdapterRef) -> bool | None:
+        if self.registry.is_resident(ref.key):
             return True
-        row = self.registry.describe(key)
+        row = self.registry.describe(ref.key)
         return False if row and row.get("version") else None
 
     # ------------------------------------------------------------------ visibility
