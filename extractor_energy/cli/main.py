@@ -1,4 +1,4 @@
-"""``extractor-energy`` command line: serve, extract, publish, api-key, tiny-model, synth, eval."""
+"""``extractor-energy`` command line: serve, extract, publish, train, api-key, tiny-model, synth, eval."""
 
 from __future__ import annotations
 
@@ -158,6 +158,13 @@ def build_parser() -> argparse.ArgumentParser:
         synth = sub.add_parser("synth", help="write synthetic bills + annotations.jsonl (exact ground truth)")
         add_synth_arguments(synth)
         synth.set_defaults(func=run_synth)
+
+    from extractor_energy.cli.train import add_train_arguments, run_train
+
+    train = sub.add_parser("train", help="corrected bills of the review page -> an adapter, published only if it beats "
+                           "the one serving the key on held-out bills")
+    add_train_arguments(train)
+    train.set_defaults(func=run_train)
 
     from extractor_energy.cli.extract import add_extract_arguments, run_extract
 
