@@ -161,3 +161,9 @@ def test_a_rule_that_fails_loses_its_own_fields_not_the_bill(monkeypatch):
     monkeypatch.setattr(structures, "_address", broken)
     answer = ground_bill([page([[(0, "Total a pagar R$ 57,66")], [(0, "Classificação: B1 RESIDENCIAL")]])])
     assert answer.data.valor_fatura == 57.66 and answer.data.classificacao == "RESIDENCIAL"
+
+
+def test_readings_printed_as_one_pair_add_up_to_the_consumption():
+    p = page([[(0, "Tensão Nominal: 127/220 V | Leitura (ant./atual) | 12072/12199 26/08/2024")], [(0, "Consumo kWh")],
+              [(0, "127")], [(0, "Adicional Bandeira | kWh | 99 | 0,5678 | 56,21")]])
+    assert ground_bill([p]).data.consumo_kwh == 127

@@ -9,6 +9,7 @@ the field's confidence (and so sets ``requires_review`` downstream); it never in
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -291,9 +292,14 @@ def _reading_difference(candidates: list[Candidate]) -> Candidate | None:
     for c in candidates:
         if c.kind == "number" and c.value == int(c.value) and c.value >= 0 and c.line.index not in dated:
             by_line.setdefault(c.line.index, []).append(c)
-    for index, row in by_line.items():
-        row.sort(key=lambda c: c.start)
+    pairs = _slash_readings(candidates, dated)
+    for index in sorted(set(by_line) | set(pairs)):
+        row = sorted(by_line.get(index, []), key=lambda c: c.start)
         below = [c for k in (index + 1, index + 2) for c in sorted(by_line.get(k, []), key=lambda c: c.start)]
+        for previous, current, at in pairs.get(index, []):
+            for c in [o for o in row if o.start > at] + below:
+                if c.value == current - previous > 0:
+                    return c
         for i in range(len(row) - 1):
             previous, current = row[i].value, row[i + 1].value
             if not 0 < current - previous <= 1_000_000 or previous < 10:
@@ -304,6 +310,17 @@ def _reading_difference(candidates: list[Candidate]) -> Candidate | None:
                 if c.value > 0 and any(c.value == (current - previous) * k for k in constants):
                     return c
     return None
+
+
+def _slash_readings(candidates: list[Candidate], dated: set[int]) -> dict[int, list[tuple[int, int, int]]]:
+    """Readings printed as one ``previous/current`` pair (``12072/12199``): line -> [(previous, current, end)]."""
+    out: dict[int, list[tuple[int, int, int]]] = {}
+    for c in candidates:
+        m = re.fullmatch(r"(\d{3,7}) ?/ ?(\d{3,7})", c.text) if c.kind == "ident" else None
+        volts = re.match(r" ?V\b", c.line.folded[c.end:])  # 127/220 V is a voltage, not two readings
+        if m and not volts and c.line.index not in dated and int(m.group(2)) > int(m.group(1)):
+            out.setdefault(c.line.index, []).append((int(m.group(1)), int(m.group(2)), c.end))
+    return out
 
 
 def _finish(r: _Reader, count: int) -> GroundedAnswer:
