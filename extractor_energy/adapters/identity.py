@@ -4,6 +4,11 @@ An :class:`AdapterRef` is made once where a request arrives (``ExtractionService
 ingress) from ``concessionaria`` + ``uf``, and handed on as is: the lease binds it to the version
 that serves the request (:meth:`AdapterRef.served_by`), the scheduler and the slot table use its
 ``slot_id``, and error messages, metrics and Ray's multiplexed model id use its ``key``.
+
+Its path: ``/extract`` -> ``ExtractionService.extract`` (made here) -> ``extract_for`` -> ``lease_for``
+-> ``GenerationInput.adapter_name`` (its slot id) -> ``Scheduler.submit`` (``Job.key``) ->
+``AdapterRegistry.sync`` -> ``SlotTable``; on Ray: ingress (made here) -> ``ModelReplica.extract`` ->
+``extract_for`` -> the same.
 """
 
 from __future__ import annotations
