@@ -69,6 +69,10 @@ def run_train(args: argparse.Namespace) -> int:
         result = onboard(options)
     except (TrainingError, DatasetError) as exc:
         return fail(str(exc))
+    except (OSError, RuntimeError, MemoryError) as exc:  # a failed run: say so, the served adapter is as it was
+        print(f"extractor-energy train: the run failed ({type(exc).__name__}: {exc}); the served adapter is untouched",
+              file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return fail("interrupted; the served adapter is untouched. Run again with --resume to continue from the last checkpoint")
     print(f"before (serving now): micro F1 {result.before['micro_f1']:.3f}, exact {result.before['exact_match']:.3f}; "
