@@ -167,3 +167,9 @@ def test_readings_printed_as_one_pair_add_up_to_the_consumption():
     p = page([[(0, "Tensão Nominal: 127/220 V | Leitura (ant./atual) | 12072/12199 26/08/2024")], [(0, "Consumo kWh")],
               [(0, "127")], [(0, "Adicional Bandeira | kWh | 99 | 0,5678 | 56,21")]])
     assert ground_bill([p]).data.consumo_kwh == 127
+
+
+def test_tier_lines_are_no_consumption_label():
+    p = page([[(0, "TUSD - Consumo 0 a 30 kWh desc 65% | kWh | 30 | 0,238403 | 7,15")],
+              [(0, "Leitura (ant./atual) | 67464 /67703 | 239")]])
+    assert ground_bill([p]).data.consumo_kwh == 239

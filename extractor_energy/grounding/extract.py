@@ -256,8 +256,11 @@ def _consumption(r: _Reader, reference: str | None) -> None:
         ranked = []
     if expected is not None:
         agreeing = [s for s in ranked if s.candidate.value == expected]
-        if agreeing:
+        if agreeing and agreeing[0].score >= ranked[0].score - 0.6:
             r.set("consumo_kwh", int(expected), agreeing[0].candidate, min(1.0, _confidence(ranked) + 0.3))
+        elif agreeing:  # a much better label read disagrees with the history row: read it, flag both
+            r.take("consumo_kwh", ranked)
+            r.conflict(["consumo_kwh"], f"the history row of {reference} says {expected} kWh")
         else:
             r.take("consumo_kwh", ranked)
             history_cells = {id(c) for _, c in rows}
@@ -315,11 +318,13 @@ def _reading_difference(candidates: list[Candidate]) -> Candidate | None:
 def _slash_readings(candidates: list[Candidate], dated: set[int]) -> dict[int, list[tuple[int, int, int]]]:
     """Readings printed as one ``previous/current`` pair (``12072/12199``): line -> [(previous, current, end)]."""
     out: dict[int, list[tuple[int, int, int]]] = {}
-    for c in candidates:
-        m = re.fullmatch(r"(\d{3,7}) ?/ ?(\d{3,7})", c.text) if c.kind == "ident" else None
-        volts = re.match(r" ?V\b", c.line.folded[c.end:])  # 127/220 V is a voltage, not two readings
-        if m and not volts and c.line.index not in dated and int(m.group(2)) > int(m.group(1)):
-            out.setdefault(c.line.index, []).append((int(m.group(1)), int(m.group(2)), c.end))
+    lines = {c.line.index: c.line for c in candidates}
+    for index, line in lines.items():
+        if index in dated:
+            continue
+        for m in re.finditer(r"(?<![\d/.,])(\d{3,7}) ?/ ?(\d{3,7})(?![\d/.,]| ?V\b)", line.folded):
+            if int(m.group(2)) > int(m.group(1)):  # 127/220 V is a voltage, not two readings
+                out.setdefault(index, []).append((int(m.group(1)), int(m.group(2)), m.end()))
     return out
 
 
