@@ -4,9 +4,10 @@
 counted; beyond ``EXTRACTOR_MAX_QUEUE_SIZE + EXTRACTOR_MAX_BATCH_SIZE`` a new one is answered
 503 + ``Retry-After`` at once, and one whose ``Content-Length`` is over the upload limit 413 —
 without reading its body. A client that sent ``Expect: 100-continue`` (curl does for large
-uploads) then never sends the body at all; for other clients the body is read and *discarded*
-(up to twice the upload limit) before answering, so they see the answer instead of a reset
-connection, and no memory is spent on it. Admitted requests receive their bodies a few at a
+uploads) then never sends the body at all; for other clients the answer goes out at once and the
+connection stays open, so the HTTP server's parser drops the rest of their body (no memory is
+spent on it, nothing passes through the app) and they read the answer instead of a reset
+connection — a refusal never waits for an upload to finish. Admitted requests receive their bodies a few at a
 time (``max_reading``), so parsing a burst of large uploads never keeps the event loop from
 answering new requests.
 """
@@ -72,10 +73,13 @@ class AdmissionMiddleware:
         self, scope: Scope, receive: Receive, send: Send, status: int, detail: str, headers: dict[str, str], drain: bool
     ) -> None:
         expects_continue = dict(scope.get("headers", ())).get(b"expect", b"").lower() == b"100-continue"
-        if drain and not expects_continue:
-            await _discard_body(receive, 2 * self.max_upload_bytes + _MULTIPART_SLACK)
+        # Answer at once. A body that is coming anyway (no Expect: 100-continue) is left to the HTTP
+        # server: the connection stays open and its parser drops the rest of a request already
+        # answered, so the client reads the answer, not a reset, and waits for nothing.
+        keep_open = drain and not expects_continue
         body = json.dumps({"detail": detail}).encode()
-        raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), (b"connection", b"close")]
+        raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        raw += [] if keep_open else [(b"connection", b"close")]
         raw += [(k.lower().encode(), v.encode()) for k, v in headers.items()]
         await send({"type": "http.response.start", "status": status, "headers": raw})
         await send({"type": "http.response.body", "body": body})
@@ -104,17 +108,6 @@ class _BodyGate:
         if self._holding:
             self._holding = False
             self._slots.release()
-
-
-async def _discard_body(receive: Receive, limit: int) -> None:
-    seen = 0
-    while seen <= limit:
-        message: Message = await receive()
-        if message["type"] != "http.request":
-            return
-        seen += len(message.get("body", b""))
-        if not message.get("more_body", False):
-            return
 
 
 def _int(value: bytes | None) -> int | None:
