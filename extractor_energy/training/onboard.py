@@ -144,7 +144,20 @@ def _prepare(opts: OnboardOptions, key: BillKey, dataset: Path) -> dict[str, Any
     except DatasetError as exc:
         rejected = "".join(f"\n  {r}" for r in exc.rejected[:20])
         raise OnboardError(f"the corrections of {key.key} in {opts.review_dir} cannot be used: {exc}{rejected}") from None
+    _rebalance(dataset, opts.holdout)
     return read_summary(dataset)
+
+
+def _rebalance(dataset: Path, holdout: float) -> None:
+    """Hold out ``holdout`` of the bills (at least MIN_HELD_OUT), chosen by a stable hash: the data set's
+    own split is per-row random, which on 5 bills can hold out 4 of them."""
+    from extractor_energy.training.onboard_checks import MIN_HELD_OUT
+
+    rows = sorted(load_split(dataset, "all"), key=lambda r: hashlib.sha256(r.id.encode()).hexdigest())
+    held = max(MIN_HELD_OUT, round(holdout * len(rows))) if len(rows) > 1 else 0
+    for name, part in (("val", rows[:held]), ("train", rows[held:])):
+        (dataset / f"{name}.jsonl").write_text("".join(json.dumps(r.to_json(), ensure_ascii=False) + "\n" for r in part),
+                                               encoding="utf-8")
 
 
 def _candidate(opts: OnboardOptions, key: BillKey, dataset: Path, work: Path, config: TrainConfig,
