@@ -47,9 +47,13 @@ PAGES = "pages.jsonl"
 
 
 def _done(path: Path) -> set[str]:
-    """Files already cached (a torn last line, from an interrupted run, is ignored)."""
+    """Files already cached; a torn last line (a run killed mid-write) is cut off so appends stay valid."""
     done: set[str] = set()
     if path.exists():
+        data = path.read_bytes()
+        if data and not data.endswith(b"\n"):
+            with path.open("r+b") as f:
+                f.truncate(data.rfind(b"\n") + 1)
         for line in path.read_text(encoding="utf-8").splitlines():
             try:
                 done.add(json.loads(line)["file"])
