@@ -32,7 +32,7 @@ from extractor_energy.domain.schema import ALL_FIELDS, coerce_bill
 from extractor_energy.engine.generate import GenerationOutput
 from extractor_energy.extraction.confidence import field_confidence
 from extractor_energy.extraction.parsing import parse_answer
-from extractor_energy.grounding.extract import GroundedAnswer
+from extractor_energy.grounding.reader import GroundedAnswer
 from extractor_energy.grounding.ranker import MIN_SCORE, Scored
 
 log = logging.getLogger(__name__)

@@ -208,11 +208,11 @@ _STREET_PARTS = re.compile(r"^(?P<rua>[^,|]+?)[\s|]*,[\s|]*(?:[A-Z],[\s|]*)?(?P<
 def _block_text(line: Line) -> str:
     """The line's text up to the first wide gap (the address block, not the columns beside it)."""
     end = len(line.pieces[0].text)
-    for n in range(1, len(line.pieces)):
-        previous, piece = line.pieces[n - 1], line.pieces[n]
+    for i in range(1, len(line.pieces)):
+        previous, piece = line.pieces[i - 1], line.pieces[i]
         if piece.x0 - previous.x1 > 8 * min(previous.char_width, piece.char_width):
             break
-        end = line.starts[n] + len(piece.text)
+        end = line.starts[i] + len(piece.text)
     return line.text[:end]
 
 
