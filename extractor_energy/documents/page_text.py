@@ -353,29 +353,3 @@ def _to_page_pixels(boxes: list[TextBox], fitted: Image.Image, image: Image.Imag
 
 def _ms(started: float) -> float:
     return (time.perf_counter() - started) * 1000
-
-
-class PageTextPool:
-    """Reads the pages of documents on a bounded thread pool beside the model worker.
-
-    OCR is CPU work outside torch: running it here lets the next bills' OCR overlap with the
-    current batch's generation, and the pool size bounds how many pages are read at once.
-    """
-
-    def __init__(self, reader: PageTextReader, workers: int):
-        from concurrent.futures import ThreadPoolExecutor
-
-        self.reader = reader
-        self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="page-text")
-
-    async def read(self, pages: list[Image.Image], text_layers: list[list[TextBox]] | None) -> list[PageText]:
-        """Every page's text, pages read concurrently (within the pool's bound)."""
-        import asyncio
-
-        loop = asyncio.get_running_loop()
-        layers = list(text_layers or []) + [None] * (len(pages) - len(text_layers or []))
-        jobs = [loop.run_in_executor(self.executor, self.reader.read_page, page, layer) for page, layer in zip(pages, layers)]
-        return list(await asyncio.gather(*jobs))
-
-    def close(self) -> None:
-        self.executor.shutdown(wait=False, cancel_futures=True)

@@ -26,7 +26,8 @@ from extractor_energy.engine.generate import BASE, GenerationInput, GenerationOu
 from extractor_energy.domain.keys import BillKey, InvalidKey
 from extractor_energy.metrics import Metrics
 from extractor_energy.engine.model import LoadedModel
-from extractor_energy.documents.page_text import PageText, PageTextPool, prompt_text
+from extractor_energy.documents.page_pool import PagesTooSlow, PageTextPool
+from extractor_energy.documents.page_text import PageText, prompt_text
 from extractor_energy.grounding import GroundedAnswer, ground_bill, locate_sources
 from extractor_energy.grounding.arbiter import apply_choice, ask
 from extractor_energy.extraction.parsing import parse_answer
@@ -55,11 +56,20 @@ class ExtractionService:
     def limits(self) -> DocumentLimits:
         return self.settings.document_limits(self.loaded.family)
 
-    async def read_text(self, document: Document) -> tuple[str | None, list[PageText]]:
-        """Text family: the bill's page text, cut to the token budget; VLM family: ``(None, [])``."""
+    async def read_text(self, document: Document, deadline: float | None = None) -> tuple[str | None, list[PageText]]:
+        """Text family: the bill's page text, cut to the token budget; VLM family: ``(None, [])``.
+
+        ``deadline`` (``time.perf_counter()`` time) bounds the reading: past it the request times out (504)."""
         if self.page_texts is None:
             return None, []
-        pages = await self.page_texts.read(document.pages, document.text_layers)
+        timeout = max(0.1, deadline - time.perf_counter()) if deadline is not None else None
+        try:
+            pages = await self.page_texts.read(document.pages, document.text_layers, timeout)
+        except PagesTooSlow as exc:
+            raise errors.TimedOut(
+                f"no answer within {self.settings.request_timeout_s:g} s (EXTRACTOR_REQUEST_TIMEOUT_S): {exc} "
+                "(OCR); retry later, or send a PDF with its text layer or a smaller photo"
+            ) from None
         return prompt_text([p.text for p in pages], self.loaded.tokenizer, self.settings.text_max_tokens), pages
 
     async def extract(
@@ -110,7 +120,7 @@ class ExtractionService:
         key = ref.bill
         document = await self.decoder.decode(payload, self.limits, filename, content_type)
         decoded = time.perf_counter()
-        text, page_texts = await self.read_text(document)
+        text, page_texts = await self.read_text(document, started + self.settings.request_timeout_s)
         read = time.perf_counter()
         if text is not None and self.settings.grounded:
             return await self._grounded(key, document, page_texts, started, decoded, read)

@@ -15,7 +15,8 @@ from extractor_energy.adapters.packaged import fallback_adapter_dir, packaged_ad
 from extractor_energy.adapters.validation import ModelSpec, with_source
 from extractor_energy.adapters.watcher import AdapterWatcher
 from extractor_energy.config import Settings
-from extractor_energy.documents.page_text import PageTextPool, PageTextReader
+from extractor_energy.documents.page_pool import PageTextPool
+from extractor_energy.documents.page_text import PageTextReader
 from extractor_energy.engine.constrained import schema_constraint_factory
 from extractor_energy.engine.model import LoadedModel, load_model, model_spec
 from extractor_energy.engine.scheduler import Scheduler

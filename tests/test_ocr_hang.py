@@ -1,0 +1,45 @@
+"""An OCR worker that hangs costs its request a 504 within the request timeout, and the pool recovers."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from fastapi.testclient import TestClient
+
+from extractor_energy.api.app import create_app
+from extractor_energy.documents.page_text import OcrEngine
+
+from .conftest import bill_image, jpeg_bytes
+from .live_server import test_settings
+
+
+def test_a_hung_ocr_page_gets_a_504_in_time_and_later_bills_are_read(tiny_text_model_dir, tmp_path, monkeypatch):
+    release = threading.Event()
+    calls = {"n": 0}
+    real = OcrEngine.read_upright
+
+    def first_call_hangs(self, image):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            release.wait(60)  # a stuck OCR session
+        return real(self, image)
+
+    monkeypatch.setattr(OcrEngine, "read_upright", first_call_hangs)
+    settings = test_settings(tiny_text_model_dir, tmp_path, request_timeout_s=10, ocr_workers=1)
+    try:
+        with TestClient(create_app(settings)) as client:
+            def post():
+                return client.post("/extract", files={"file": ("f.jpg", jpeg_bytes(bill_image(1)))},
+                                   data={"concessionaria": "EQUATORIAL", "uf": "GO"})
+
+            started = time.monotonic()
+            r = post()
+            waited = time.monotonic() - started
+            assert r.status_code == 504, r.text
+            assert "OCR" in r.json()["detail"] and waited < 13
+            # the only OCR worker is still stuck, yet the next bill is read by the fresh pool
+            r = post()
+            assert r.status_code == 200, r.text
+    finally:
+        release.set()
