@@ -17,7 +17,9 @@ one JSON line per bill to ``<out>/pages.jsonl``::
 
 Page boxes and ``truth_boxes`` are in pixels of the page as served: upright, after the turn OCR
 applied (``rotated``), scaled to ``width`` x ``height``. Bill-level ``boxes`` are the annotation's
-(pixels of the upright file). Resumable: files already in ``pages.jsonl`` are skipped.
+(pixels of the upright file). Resumable: files already in ``pages.jsonl`` are skipped; one run at a
+time per ``--out`` (a lock file). Bill ``i`` is the same whatever ``--n-*`` is, so a run with larger
+counts extends a smaller set.
 
 Seeds: training uses 1000/2000 (``training/embedded_adapters.sh``) and the accuracy benchmark
 5000-8000; the held-out base is :data:`HELDOUT_SEED`, far from both. Family ``i`` and part ``j``
@@ -129,9 +131,34 @@ def read_bill(task: tuple[str, str, dict, str]) -> dict:
             "truth": row["json"], "hidden": row.get("hidden", []), "boxes": row.get("boxes", []), "pages": pages}
 
 
+def _lock(out: Path) -> Path:
+    """Claim ``out`` for this process: two runs on one folder would rewrite each other's bills mid-read
+    and append the same rows twice. A lock left by a dead process is taken over."""
+    lock = out / ".heldout.lock"
+    try:
+        other = int(lock.read_text().strip() or 0)
+        os.kill(other, 0)
+        if other != os.getpid():
+            raise SystemExit(f"{out} is being built by process {other}; wait for it or pick another --out")
+    except (FileNotFoundError, ValueError, ProcessLookupError):
+        pass
+    except PermissionError:  # alive, but another user's
+        raise SystemExit(f"{out} is being built by another process; wait for it or pick another --out") from None
+    lock.write_text(str(os.getpid()))
+    return lock
+
+
 def build(out: Path, families: list[str], counts: dict[str, int], seed: int, workers: int) -> None:
     """Generate what is missing, then read and cache every bill not yet in ``pages.jsonl``."""
     out.mkdir(parents=True, exist_ok=True)
+    lock = _lock(out)
+    try:
+        _build(out, families, counts, seed, workers)
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def _build(out: Path, families: list[str], counts: dict[str, int], seed: int, workers: int) -> None:
     cache = out / PAGES
     done = _done(cache)
     pool = None
