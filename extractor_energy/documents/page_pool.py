@@ -57,7 +57,9 @@ class PageTextPool:
                 return
             self.executor = self._new_executor()
             self.abandoned += 1
-        stuck.shutdown(wait=False, cancel_futures=True)
+        # pages of other requests queued behind the stuck one stay queued (cancelling them would turn
+        # their requests into errors): each of those requests times out on its own deadline (a 504)
+        stuck.shutdown(wait=False, cancel_futures=False)
         log.error("page reading hung past the request deadline; a fresh OCR pool takes over (%d abandoned so far)",
                   self.abandoned)
 
