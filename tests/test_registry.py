@@ -187,7 +187,7 @@ BROKEN = {
     "unknown_targets": "warp_drive_proj",
     "wrong_rank": "shapes",
     "wrong_shape": "shapes",
-    "vision_tower": "outside the language model",
+    "vision_tower": "adapters on the vision tower are not supported",
     "other_base_model": "EXTRACTOR_ALLOW_BASE_MODEL_MISMATCH",
     "dora": "DoRA",
     "not_lora": "only LORA",
