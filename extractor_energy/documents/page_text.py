@@ -214,17 +214,18 @@ class OcrEngine:
         turned level about the image centre (by the median slant of their outlines, kept in
         ``last_skew``) before their boxes are taken: lines rebuilt from them are the printed lines.
         """
-        boxes, flipped = self.boxes(image)
+        quads, flipped = self.quads(image)  # one OCR pass unless the page must be turned
+        boxes = [_bounding(text, points) for text, points in quads]
         rotated = 0
         worded = [b for b in boxes if len(b.text.strip()) >= 3]
         if worded and sum(1 for b in worded if b.height > 1.5 * (b.x1 - b.x0)) > 0.5 * len(worded):
             rotated = 90
             image = image.rotate(90, expand=True)
-            boxes, flipped = self.boxes(image)
-        if boxes and flipped > 0.6:
+            quads, flipped = self.quads(image)
+        if quads and flipped > 0.6:
             rotated = (rotated + 180) % 360
             image = image.rotate(180, expand=True)
-        quads, _ = self.quads(image)
+            quads, _ = self.quads(image)
         self.last_skew = _skew(quads)
         centre = (image.width / 2, image.height / 2)
         return [_bounding(text, _turn(points, -self.last_skew, centre)) for text, points in quads], rotated
