@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 
 from extractor_energy.documents.page_text import PageText
-from extractor_energy.domain.barcode import barcode_amount
+from extractor_energy.domain.barcode import barcode_amount, barcode_from_line
+from extractor_energy.domain.normalize import full_date
 from extractor_energy.domain.schema import BillData, coerce_bill
 from extractor_energy.grounding.candidates import Candidate, find_candidates
 from extractor_energy.grounding.fields import SPECS
@@ -111,7 +112,6 @@ def _dates(r: Reader, reference: str | None) -> None:
             ranked = [s for s in ranked if s.candidate.value != r.values.get("vencimento")]
             for s in ranked:
                 if s.candidate.kind == "daymonth" and reference:
-                    from extractor_energy.domain.normalize import full_date
                     try:
                         s.candidate = Candidate("date", full_date(s.candidate.value, reference), s.candidate.text,
                                                 s.candidate.line, s.candidate.start, s.candidate.end)
@@ -167,7 +167,6 @@ def _unlabelled_total(r: Reader) -> None:
 
 
 def _amount(digits: str) -> float | None:
-    from extractor_energy.domain.barcode import barcode_from_line
     try:
         code = barcode_from_line(digits) if len(digits) == 48 else digits
         return barcode_amount(code) if len(code) == 44 else None

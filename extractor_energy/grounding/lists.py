@@ -13,6 +13,14 @@ HISTORY_MAX = 13
 _DEBTS = re.compile(r"DEBITOS ANTERIORES|FATURAS? EM ATRASO|CONTAS VENCIDAS|FATURAS VENCIDAS|REAVISO|EM ABERTO")
 
 
+def by_line_index(candidates: list[Candidate]) -> dict[int, list[Candidate]]:
+    """Candidates grouped by the index of their line."""
+    by_line: dict[int, list[Candidate]] = {}
+    for c in candidates:
+        by_line.setdefault(c.line.index, []).append(c)
+    return by_line
+
+
 def _month_index(month: str) -> int:
     mm, yyyy = month.split("/")
     return int(yyyy) * 12 + int(mm) - 1
@@ -30,9 +38,7 @@ def _next_on_line(c: Candidate, by_line: dict[int, list[Candidate]], kinds: tupl
 
 def consumption_history(candidates: list[Candidate], reference: str | None) -> list[tuple[dict[str, Any], Candidate]]:
     """The longest run of (month, kWh) rows on nearby lines: the history table, not stray pairs elsewhere."""
-    by_line: dict[int, list[Candidate]] = {}
-    for c in candidates:
-        by_line.setdefault(c.line.index, []).append(c)
+    by_line = by_line_index(candidates)
     rows: list[tuple[dict[str, Any], Candidate]] = []
     for c in candidates:
         if c.kind != "month":
@@ -65,9 +71,7 @@ def consumption_history(candidates: list[Candidate], reference: str | None) -> l
 
 def open_bills(lines: list[Line], candidates: list[Candidate], reference: str | None) -> list[tuple[dict[str, Any], Candidate]]:
     """Rows (month, amount) in the lines after a debts heading, months before the reference month."""
-    by_line: dict[int, list[Candidate]] = {}
-    for c in candidates:
-        by_line.setdefault(c.line.index, []).append(c)
+    by_line = by_line_index(candidates)
     rows: list[tuple[dict[str, Any], Candidate]] = []
     seen: set[str] = set()
     for line in lines:
@@ -89,9 +93,7 @@ def open_bills(lines: list[Line], candidates: list[Candidate], reference: str | 
 
 def _bar_charts(candidates: list[Candidate], reference: str | None) -> list[list[tuple[dict[str, Any], Candidate]]]:
     """Bar-chart histories: a row of >= 6 month labels, each bar's kWh printed above it in its column."""
-    by_line: dict[int, list[Candidate]] = {}
-    for c in candidates:
-        by_line.setdefault(c.line.index, []).append(c)
+    by_line = by_line_index(candidates)
     charts = []
     for index, row in by_line.items():
         months = sorted((c for c in row if c.kind == "month"), key=lambda c: c.start)
