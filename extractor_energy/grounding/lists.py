@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from extractor_energy.grounding.candidates import Candidate
+from extractor_energy.grounding.history_table import history_tables
 from extractor_energy.grounding.lines import Line
 
 HISTORY_MAX = 13
@@ -58,15 +59,32 @@ def consumption_history(candidates: list[Candidate], reference: str | None) -> l
             runs[-1].append(row)
         else:
             runs.append([row])
-    for chart in _bar_charts(candidates, reference):
-        runs.append(chart)
-    best = max(runs, key=len, default=[])
+    runs = [_column_major(run) for run in runs]
+    runs.extend(_bar_charts(candidates, reference))
+
+    def in_window(c: Candidate) -> bool:
+        return not _DEBTS.search(c.line.folded) and (
+            reference is None or 0 <= _month_index(reference) - _month_index(c.value) < HISTORY_MAX)
+    tables = history_tables(candidates, in_window)
+    best = max(tables + runs, key=len, default=[])  # a table read by columns wins a tie
     out, seen = [], set()
     for row in best:
         if row[0]["mes_ano"] not in seen:
             seen.add(row[0]["mes_ano"])
             out.append(row)
     return out[:HISTORY_MAX]
+
+
+def _column_major(run: list[tuple[dict[str, Any], Candidate]]) -> list[tuple[dict[str, Any], Candidate]]:
+    """A table printed in side-by-side column pairs (``JUN/25 103 | DEZ/24 173``) is read down its first
+    column, then the next, as it is printed: row order on the line would interleave the two halves."""
+    column: dict[int, int] = {}
+    per_line: dict[tuple[int, int], int] = {}
+    for i, (_, month) in enumerate(run):
+        key = (month.page, month.line.index)
+        column[i] = per_line.get(key, 0)
+        per_line[key] = column[i] + 1
+    return [row for _, row in sorted(enumerate(run), key=lambda ir: (column[ir[0]], ir[0]))]
 
 
 def open_bills(lines: list[Line], candidates: list[Candidate], reference: str | None) -> list[tuple[dict[str, Any], Candidate]]:
@@ -99,7 +117,8 @@ def _bar_charts(candidates: list[Candidate], reference: str | None) -> list[list
         months = sorted((c for c in row if c.kind == "month"), key=lambda c: c.start)
         if len(months) < 6:
             continue
-        above = [c for c in candidates if c.kind == "number" and c.page == months[0].page
+        tall = 2 * max(m.box[3] - m.box[1] for m in months)  # a flattened text-layer block is no bar label
+        above = [c for c in candidates if c.kind == "number" and c.page == months[0].page and c.box[3] - c.box[1] <= tall
                  and 0 < index - c.line.index <= 14 and c.value == int(c.value) and 0 <= c.value <= 1_000_000]
         chart = []
         for month in months:

@@ -1,0 +1,57 @@
+"""The consumption history read as a table by its columns: slanted photos, two column pairs, garbled months."""
+
+from __future__ import annotations
+
+from extractor_energy.documents.page_text import PageText, TextBox
+from extractor_energy.grounding import ground_bill
+
+MONTHS = ["06/2025", "05/2025", "04/2025", "03/2025", "02/2025", "01/2025", "12/2024", "11/2024"]
+KWH = [103, 131, 193, 210, 235, 154, 173, 204]
+
+
+def _page(boxes: list[TextBox]) -> PageText:
+    head = [TextBox("REF: MES/ANO", 20, 10, 140, 28), TextBox("06/2025", 20, 40, 100, 58),
+            TextBox("HISTORICO DE CONSUMO", 400, 120, 620, 138)]
+    return PageText("", "ocr", boxes=head + boxes, width=1000, height=800)
+
+
+def _rows(answer) -> list[tuple[str, int]]:
+    return [(h.mes_ano, h.consumo) for h in answer.data.consumo_lista]
+
+
+def test_a_column_printed_lower_than_its_months_is_paired_row_for_row():
+    # a curled photo: each kWh sits 11 px below its month, closer to the next month's line (pitch 16 px)
+    boxes = []
+    for i, (m, v) in enumerate(zip(MONTHS, KWH)):
+        y = 160 + 16 * i
+        boxes += [TextBox(m, 400, y, 470, y + 12), TextBox(str(v), 600, y + 11, 630, y + 23)]
+    assert _rows(ground_bill([_page(boxes)])) == list(zip(MONTHS, KWH))
+
+
+def test_two_column_pairs_are_read_down_the_first_then_the_second():
+    boxes = []
+    for i in range(4):
+        y = 160 + 20 * i
+        boxes += [TextBox(MONTHS[i], 400, y, 470, y + 14), TextBox(str(KWH[i]), 520, y, 550, y + 14),
+                  TextBox(MONTHS[i + 4], 700, y, 770, y + 14), TextBox(str(KWH[i + 4]), 820, y, 850, y + 14)]
+    assert _rows(ground_bill([_page(boxes)])) == list(zip(MONTHS, KWH))
+
+
+def test_a_month_ocr_garbled_takes_its_place_in_the_printed_sequence_and_the_kwh_is_kept():
+    boxes = []
+    for i, (m, v) in enumerate(zip(MONTHS, KWH)):
+        y = 160 + 20 * i
+        label = "AB/2O25" if m == "04/2025" else m  # unreadable as a month
+        boxes += [TextBox(label, 400, y, 470, y + 14), TextBox(str(v), 600, y, 630, y + 14)]
+    answer = ground_bill([_page(boxes)])
+    assert _rows(answer) == list(zip(MONTHS, KWH))
+    assert answer.sources["consumo_lista"][2]["text"] == "193"  # the row's source is the kWh it read
+
+
+def test_no_month_is_made_up_where_the_sequence_is_not_regular():
+    boxes = []
+    for i, (m, v) in enumerate(zip(["06/2025", "02/2025", "11/2024", "03/2024", "01/2024"], KWH)):
+        y = 160 + 20 * i
+        boxes += [TextBox(m, 400, y, 470, y + 14), TextBox(str(v), 600, y, 630, y + 14)]
+    boxes += [TextBox("XX/20", 400, 260, 470, 274), TextBox("999", 600, 260, 630, 274)]
+    assert all(h.consumo != 999 for h in ground_bill([_page(boxes)]).data.consumo_lista)
