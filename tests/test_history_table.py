@@ -55,3 +55,16 @@ def test_no_month_is_made_up_where_the_sequence_is_not_regular():
         boxes += [TextBox(m, 400, y, 470, y + 14), TextBox(str(v), 600, y, 630, y + 14)]
     boxes += [TextBox("XX/20", 400, 260, 470, 274), TextBox("999", 600, 260, 630, 274)]
     assert all(h.consumo != 999 for h in ground_bill([_page(boxes)]).data.consumo_lista)
+
+
+def test_a_drifted_tax_box_with_dot_decimals_is_read_by_its_arithmetic():
+    # each row's amounts sit 12 px below its label (the next label's height), OCR reads 43,41 as 43.41
+    rows = [("ICMS", "43.41", "19.00", "8.25"), ("PIS/PASEP", "43.41", "1.10", "0.48"), ("COFINS", "43.41", "4.34", "1.88")]
+    boxes = []
+    for i, (label, base, rate, value) in enumerate(rows):
+        y = 400 + 16 * i
+        boxes += [TextBox(label, 40, y, 110, y + 14), TextBox(base, 330, y + 12, 370, y + 26),
+                  TextBox(rate, 450, y + 12, 490, y + 26), TextBox(value, 610, y + 12, 640, y + 26)]
+    boxes.append(TextBox("Aliquota 31", 40, 300, 160, 314))  # a stray number after an "Alíquota" label
+    data = ground_bill([_page(boxes)]).data
+    assert (data.valor_icms, data.aliquota_icms, data.valor_pis, data.valor_cofins) == (8.25, 19.0, 0.48, 1.88)

@@ -57,7 +57,8 @@ def _ground(pages: list[PageText], utility: str | None) -> GroundedAnswer:
             ranked = [s for s in ranked if s.candidate.value != r.values.get("num_instalacao")]
         r.take(name, ranked)
     for name, (value, where) in read_structures(lines, candidates, utility).items():
-        if name not in r.values and value is not None:
+        # a tax row's rate beats a number after an "Alíquota" label: the row was read with its base and value
+        if (name not in r.values or name == "aliquota_icms") and value is not None:
             r.set(name, value, where, 0.8 if where is not None else 0.6)
     return _finish(r, len(candidates))
 
