@@ -173,3 +173,20 @@ def test_tier_lines_are_no_consumption_label():
     p = page([[(0, "TUSD - Consumo 0 a 30 kWh desc 65% | kWh | 30 | 0,238403 | 7,15")],
               [(0, "Leitura (ant./atual) | 67464 /67703 | 239")]])
     assert ground_bill([p]).data.consumo_kwh == 239
+
+
+def test_a_tier_or_time_of_use_quantity_is_never_the_total_even_misread():
+    p = page([[(0, "TE - Consumo X1 a 100 kit desc 40% | kwh | 70 | 0,315829 | 19,90")],
+              [(0, "Consumo Intermediario | kWh | 46 | 1,449906 | 66,70")],
+              [(0, "Consumo kWh | 186")]])
+    assert ground_bill([p]).data.consumo_kwh == 186
+
+
+def test_names_read_by_ocr_stay_under_the_review_threshold_but_not_from_a_text_layer():
+    rows = [[(0, "MARIA JULIA PASTOR DA LUZ")], [(0, "AVENIDA JADE SAMPAIO, 2645")], [(0, "SERRANO")],
+            [(0, "NITEROI - RJ CEP: 24110-210")]]
+    ocr = ground_bill([page(rows)])
+    assert ocr.data.nome_cliente == "MARIA JULIA PASTOR DA LUZ" and ocr.confidence["nome_cliente"] < 0.8
+    layer = page(rows)
+    layer.source = "pdf_text"
+    assert ground_bill([layer]).confidence["nome_cliente"] >= 0.8

@@ -20,7 +20,8 @@ def read_consumption(r: Reader, reference: str | None) -> None:
     if debts:
         r.values["valores_em_aberto"] = [row for row, _ in debts]
         r.sources["valores_em_aberto"] = [c.source() for _, c in debts]
-    ranked = [s for s in r.ranked("consumo_kwh") if s.candidate.value == int(s.candidate.value)]
+    ranked = [s for s in r.ranked("consumo_kwh") if s.candidate.value == int(s.candidate.value)
+              and not _PART_OF_CONSUMPTION.search(s.candidate.line.folded[:s.candidate.start])]
     expected = history.get(reference) if reference else None
     measured = _reading_difference(r.candidates)
     if measured is not None and (expected is None or measured.value == expected):
@@ -60,6 +61,11 @@ def read_consumption(r: Reader, reference: str | None) -> None:
         r.take("dias_faturados", days)
     if "dias_faturados" in r.values:
         r.values["dias_faturados"] = int(r.values["dias_faturados"])
+
+
+#: A line billing part of the consumption: a tier (``Consumo 31 a 100 kWh``, OCR ``X1 a 100``) or a
+#: time-of-use post (``Consumo Intermediario``, ``Ponta``): its quantity is never the month's total.
+_PART_OF_CONSUMPTION = re.compile(r"\w?\d+ A \d+ ?K|INTERMEDIARI|\bPONTA\b")
 
 
 def _reading_difference(candidates: list[Candidate]) -> Candidate | None:
