@@ -68,3 +68,17 @@ def test_a_drifted_tax_box_with_dot_decimals_is_read_by_its_arithmetic():
     boxes.append(TextBox("Aliquota 31", 40, 300, 160, 314))  # a stray number after an "Alíquota" label
     data = ground_bill([_page(boxes)]).data
     assert (data.valor_icms, data.aliquota_icms, data.valor_pis, data.valor_cofins) == (8.25, 19.0, 0.48, 1.88)
+
+
+def test_a_drifting_row_is_traced_to_its_value_not_joined_to_the_row_below():
+    from extractor_energy.grounding.lines import page_lines
+
+    # two rows 20 px apart; the photo's curl lowers the first row by 12 px across 600 px
+    boxes = [TextBox("Contrib. Ilum. Publica", 40, 300, 240, 314), TextBox("kWh", 300, 302, 330, 316),
+             TextBox("0,223389", 450, 305, 520, 319), TextBox("12,02", 620, 312, 660, 326),
+             TextBox("TOTAL A PAGAR", 40, 320, 170, 334), TextBox("R$ 99,28", 330, 323, 410, 337)]
+    by_height = [line.text for line in page_lines([_page(boxes)])]
+    traced = [line.text for line in page_lines([_page(boxes)], traced=True)]
+    assert "Contrib. Ilum. Publica | kWh | 0,223389 | 12,02" in traced
+    assert not any("12,02" in text and "Ilum" in text for text in by_height)  # what the traced reading mends
+    assert ground_bill([_page(boxes)]).data.contrib_iluminacao_publica == 12.02

@@ -24,22 +24,50 @@ from extractor_energy.grounding.structures import read_structures
 log = logging.getLogger(__name__)
 
 
+#: Fields taken from the reading by height even where the page was also traced: their rules (the label
+#: on the value's line, the barcode, the meter row) lose more to traced lines that join a neighbouring
+#: heading than they win (development captures, six value fields 0.915 by height, 0.908 traced).
+BY_HEIGHT = frozenset({"mes_referencia", "vencimento", "valor_fatura", "consumo_kwh", "classificacao", "tipo_instalacao"})
+
+
 def ground_bill(pages: list[PageText], utility: str | None = None) -> GroundedAnswer:
     """Read the contract off ``pages``; a page with no candidate for a field leaves it null.
+
+    OCR pages are read twice: lines grouped by height, and lines traced along their slope (a photo's
+    rows drift; tables, tax rows, items and the address block read better traced: development
+    captures, whole contract 0.697 -> 0.728). The value fields of :data:`BY_HEIGHT` come from the first.
 
     Never raises: should a rule trip over an odd page, the answer is the empty contract with a
     warning (bad input must not become a server error).
     """
     try:
-        return _ground(pages, utility)
+        answer = _ground(pages, utility)
+        if any(p.source == "ocr" for p in pages):
+            answer = _merge(answer, _ground(pages, utility, traced=True))
+        return answer
     except Exception as exc:  # pragma: no cover - a defect in a rule, never the user's fault
         log.exception("grounded extraction failed")
         return GroundedAnswer(BillData(), {}, {}, [{"code": "grounding_failed", "fields": [],
                                                    "message": f"values could not be read off the page ({type(exc).__name__})"}])
 
 
-def _ground(pages: list[PageText], utility: str | None) -> GroundedAnswer:
-    lines = page_lines(pages)
+def _merge(by_height: GroundedAnswer, traced: GroundedAnswer) -> GroundedAnswer:
+    """The traced reading, with the fields of :data:`BY_HEIGHT` (values, sources, confidence, warnings)
+    from the reading by height."""
+    def pick(a: dict, b: dict) -> dict:
+        return {**{k: v for k, v in b.items() if k not in BY_HEIGHT}, **{k: v for k, v in a.items() if k in BY_HEIGHT}}
+
+    values = {**traced.data.model_dump(), **{k: v for k, v in by_height.data.model_dump().items() if k in BY_HEIGHT}}
+    data, _ = coerce_bill(values)
+    conflicts = ([c for c in traced.conflicts if not BY_HEIGHT & set(c.get("fields") or ())]
+                 + [c for c in by_height.conflicts if BY_HEIGHT & set(c.get("fields") or ())])
+    return GroundedAnswer(data, pick(by_height.sources, traced.sources), pick(by_height.confidence, traced.confidence),
+                          conflicts, max(by_height.candidates, traced.candidates),
+                          pick(by_height.alternatives, traced.alternatives))
+
+
+def _ground(pages: list[PageText], utility: str | None, traced: bool = False) -> GroundedAnswer:
+    lines = page_lines(pages, traced)
     candidates = find_candidates(lines)
     r = Reader(lines, candidates)
     r.take("mes_referencia", r.ranked("mes_referencia"))

@@ -75,11 +75,57 @@ def _line(page: int, index: int, pieces: list[TextBox], frame: PageFrame | None 
     return Line(page, index, text, fold(text), pieces, starts, frame)
 
 
-def page_lines(pages: list[PageText]) -> list[Line]:
-    """Every line of every page, top-down, pieces with their text exactly as read (not compacted)."""
+#: The most a traced line may climb or fall per pixel (~5 degrees): what is left after the page was levelled.
+MAX_SLOPE = 0.09
+
+
+def _centre(box: TextBox) -> tuple[float, float]:
+    return (box.x0 + box.x1) / 2, (box.y0 + box.y1) / 2
+
+
+def _slope(line: list[TextBox]) -> float:
+    """The line's climb per pixel from its first to its last piece (0 for one piece or a short span)."""
+    (xa, ya), (xb, yb) = _centre(line[0]), _centre(line[-1])
+    if xb - xa < 4 * max(line[0].height, line[-1].height):
+        return 0.0
+    return max(-MAX_SLOPE, min(MAX_SLOPE, (yb - ya) / (xb - xa)))
+
+
+def traced_lines(boxes: list[TextBox]) -> list[list[TextBox]]:
+    """Printed lines followed left to right: each piece joins the line whose course (its last piece, and
+    the slope its pieces so far describe) passes through the piece's middle. On a curled or slanted
+    photo a row drifts by more than half a line across the page; grouping by height alone then splits
+    it and joins its right half to the row below (a label and its value on different lines)."""
+    lines: list[list[TextBox]] = []
+    for box in sorted(boxes, key=lambda b: (b.x0, b.y0)):
+        cx, cy = _centre(box)
+        best, best_key = None, None
+        for line in lines:
+            last = line[-1]
+            if last.x1 - box.x0 > 0.5 * min(last.x1 - last.x0, box.x1 - box.x0):
+                continue  # overlapping pieces are not neighbours on one line
+            lx, ly = _centre(last)
+            drift = abs(cy - (ly + _slope(line) * (cx - lx)))
+            if drift <= 0.5 * min(last.height, box.height):
+                key = (drift / min(last.height, box.height) + 0.01 * max(box.x0 - last.x1, 0) / box.height)
+                if best_key is None or key < best_key:
+                    best, best_key = line, key
+        if best is None:
+            lines.append([box])
+        else:
+            best.append(box)
+    return sorted(lines, key=lambda line: (_centre(line[0])[1], line[0].x0))
+
+
+def page_lines(pages: list[PageText], traced: bool = False) -> list[Line]:
+    """Every line of every page, top-down, pieces with their text exactly as read (not compacted).
+
+    ``traced``: OCR pages' lines are followed along their slope (:func:`traced_lines`) instead of
+    grouped by height; a PDF text layer is straight and is always grouped by height."""
     lines: list[Line] = []
     for page_no, page in enumerate(pages):
-        for pieces in group_lines([b for b in page.boxes if b.text.strip()]):
+        group = traced_lines if traced and page.source == "ocr" else group_lines
+        for pieces in group([b for b in page.boxes if b.text.strip()]):
             cleaned = [TextBox(" ".join(p.text.split()), p.x0, p.y0, p.x1, p.y1) for p in pieces]
             lines.append(_line(page_no, len(lines), cleaned, page.frame))
     return lines
