@@ -190,3 +190,9 @@ def test_names_read_by_ocr_stay_under_the_review_threshold_but_not_from_a_text_l
     layer = page(rows)
     layer.source = "pdf_text"
     assert ground_bill([layer]).confidence["nome_cliente"] >= 0.8
+
+
+def test_public_lighting_printed_with_a_decimal_point_is_read_but_left_for_review():
+    answer = ground_bill([page([[(0, "CONTRIB ILUM PUBLICA | 39.02")], [(0, "Consumo kWh | 186")]])])
+    assert answer.data.contrib_iluminacao_publica == 39.02
+    assert answer.confidence["contrib_iluminacao_publica"] < 0.8

@@ -87,14 +87,16 @@ def _ground(pages: list[PageText], utility: str | None, traced: bool = False) ->
     for name, (value, where) in read_structures(lines, candidates, utility).items():
         # a tax row's rate beats a number after an "Alíquota" label: the row was read with its base and value
         if (name not in r.values or name == "aliquota_icms") and value is not None:
-            ocr_text = name in _FREE_TEXT and where is not None and pages[where.page].source == "ocr"
+            ocr_text = name in _UNCHECKED and where is not None and pages[where.page].source == "ocr"
             r.set(name, value, where, 0.6 if where is None or ocr_text else 0.8)
     return _finish(r, len(candidates))
 
 
-#: Fields copied as printed: OCR misspells them (``ARISSA`` for ``LARISSA``, ``GOIÁNIA``) with nothing
-#: to check them against, so read by OCR they stay under the review threshold.
-_FREE_TEXT = frozenset({"nome_cliente", "rua", "numero", "complemento", "bairro", "cidade", "distribuidora"})
+#: Fields a block rule copies with nothing to check them against: OCR misspells names (``ARISSA`` for
+#: ``LARISSA``, ``GOIÁNIA``) and drifts rows (the public-lighting amount of the next item), so read by
+#: OCR they stay under the review threshold.
+_UNCHECKED = frozenset({"nome_cliente", "rua", "numero", "complemento", "bairro", "cidade", "distribuidora",
+                        "contrib_iluminacao_publica"})
 
 
 def _month_key(month: str) -> int:

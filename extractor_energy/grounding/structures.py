@@ -11,7 +11,7 @@ from extractor_energy.domain import normalize as n
 from extractor_energy.domain.barcode import barcode_from_line
 from extractor_energy.grounding.candidates import Candidate
 from extractor_energy.grounding.lines import Line, fold
-from extractor_energy.grounding.taxes import read_tax_rows
+from extractor_energy.grounding.taxes import read_street_lighting, read_tax_rows
 
 log = logging.getLogger(__name__)
 Found = dict[str, tuple[Any, Candidate | None]]  # field -> (value, where it was read)
@@ -116,7 +116,8 @@ def read_structures(lines: list[Line], candidates: list[Candidate], utility: str
                 break
     for reader in (lambda: _barcode(candidates, out), lambda: _cpf(candidates, out),
                    lambda: _distribuidora(lines, out, utility), lambda: _address(lines, candidates, out),
-                   lambda: _tax_rows(lines, candidates, out), lambda: read_tax_rows(lines, candidates, out)):
+                   lambda: _tax_rows(lines, candidates, out), lambda: read_tax_rows(lines, candidates, out),
+                   lambda: read_street_lighting(lines, out)):
         try:
             reader()
         except Exception:  # a rule that trips over an odd page loses its own fields, not the bill's

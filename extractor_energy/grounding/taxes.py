@@ -62,3 +62,20 @@ def read_tax_rows(lines: list[Line], candidates: list[Candidate], out: dict[str,
             if field_rate:
                 out[field_rate] = (r.value, r)
             break
+
+
+_CIP = re.compile(r"[IL1H]LUM|\bCIP\b|COSIP|CUSTEIO")
+
+
+def read_street_lighting(lines: list[Line], out: dict[str, tuple[Any, Candidate | None]]) -> None:
+    """The public-lighting contribution where no money candidate followed its label: the first amount
+    after the label on its line, also as OCR prints it (``CONTRIB ILUM PUBLICA | 39.02``)."""
+    if "contrib_iluminacao_publica" in out:
+        return
+    for line in lines:
+        match = _CIP.search(line.folded)
+        after = [c for c in _amounts([line]) if match and c.start >= match.end() and c.value > 0]
+        if after:
+            first = min(after, key=lambda c: c.start)
+            out["contrib_iluminacao_publica"] = (first.value, first)
+            return
