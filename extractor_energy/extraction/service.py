@@ -124,18 +124,7 @@ class ExtractionService:
         read = time.perf_counter()
         if text is not None and self.settings.grounded:
             return await self._grounded(key, document, page_texts, started, decoded, read)
-        lease, notes = self.lease_for(ref)
-        served = ref.served_by(lease.key, lease.version, lease.internal_name) if lease else ref
-        try:
-            gen_input = GenerationInput(
-                pages=document.pages if text is None else [],
-                messages=build_messages(key, len(document.pages), with_adapter=lease is not None, document_text=text),
-                adapter_name=served.slot_id,
-                schema_fields=lease.fields if lease else None,
-            )
-            output = await self._run(gen_input, served, is_disconnected)
-        finally:
-            self.registry.release(lease)
+        output, served, notes = await self.generate(ref, document.pages, text, is_disconnected)
         parsed = parse_answer(output.text)
         confidence = field_confidence(output, parsed)
         findings = check_bill(parsed.data)
@@ -171,6 +160,28 @@ class ExtractionService:
             "tokens_generated": output.tokens_generated,
             "prompt_tokens": output.prompt_tokens,
         }
+
+    async def generate(
+        self, ref: AdapterRef, pages: list[Any], text: str | None,
+        is_disconnected: Callable[[], Awaitable[bool]] | None = None,
+    ) -> tuple[GenerationOutput, AdapterRef, list[AnswerWarning]]:
+        """The generative path: the key's adapter (or the fallback) writes the contract from the page
+        images (VLM family, ``text`` None) or the page text. Returns the output, the ref that served it
+        and the lease's notes."""
+        key = ref.bill
+        lease, notes = self.lease_for(ref)
+        served = ref.served_by(lease.key, lease.version, lease.internal_name) if lease else ref
+        try:
+            gen_input = GenerationInput(
+                pages=pages if text is None else [],
+                messages=build_messages(key, len(pages), with_adapter=lease is not None, document_text=text),
+                adapter_name=served.slot_id,
+                schema_fields=lease.fields if lease else None,
+            )
+            output = await self._run(gen_input, served, is_disconnected)
+        finally:
+            self.registry.release(lease)
+        return output, served, notes
 
     async def _grounded(self, key: BillKey, document: Document, page_texts: list[PageText], started: float, decoded: float,
                   read: float, is_disconnected: Callable[[], Awaitable[bool]] | None = None) -> dict[str, Any]:
