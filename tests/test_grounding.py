@@ -196,3 +196,13 @@ def test_public_lighting_printed_with_a_decimal_point_is_read_but_left_for_revie
     answer = ground_bill([page([[(0, "CONTRIB ILUM PUBLICA | 39.02")], [(0, "Consumo kWh | 186")]])])
     assert answer.data.contrib_iluminacao_publica == 39.02
     assert answer.confidence["contrib_iluminacao_publica"] < 0.8
+
+
+def test_a_masked_cpf_or_cnpj_garbled_by_ocr_is_read_in_the_scheme_it_was_printed_in():
+    def cpf_of(text: str) -> str | None:
+        return ground_bill([page([[(0, "NITEROI - RJ CEP: 24110-210 " + text)]])]).data.cpf_cnpj
+
+    assert cpf_of("CPF:***.635.464.**") == "***.635.464-**"
+    assert cpf_of("CPF: 410,XXXXX-60") == "410.XXX.XXX-60"
+    assert cpf_of("CNPJ:46.XXX.XX/0001-00") == "46.XXX.XXX/0001-00"
+    assert cpf_of("CPF-XX2-36") is None  # too little left to read: no guess

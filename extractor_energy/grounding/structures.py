@@ -114,7 +114,7 @@ def read_structures(lines: list[Line], candidates: list[Candidate], utility: str
             if m:
                 out[name] = (True, _span(line, m.start(), m.end(), "keyword", True))
                 break
-    for reader in (lambda: _barcode(candidates, out), lambda: _cpf(candidates, out),
+    for reader in (lambda: _barcode(candidates, out), lambda: _cpf(lines, candidates, out),
                    lambda: _distribuidora(lines, out, utility), lambda: _address(lines, candidates, out),
                    lambda: _tax_rows(lines, candidates, out), lambda: read_tax_rows(lines, candidates, out),
                    lambda: read_street_lighting(lines, out)):
@@ -139,13 +139,37 @@ def _barcode(candidates: list[Candidate], out: Found) -> None:
             out["codigo_barras"] = (digits, c)
 
 
-def _cpf(candidates: list[Candidate], out: Found) -> None:
+def _cpf(lines: list[Line], candidates: list[Candidate], out: Found) -> None:
     masked = [c for c in candidates if c.kind == "cpf" and re.search(r"[X*]", c.value)]
     labelled = [c for c in candidates if c.kind == "cpf" and re.search(r"CPF|CNPJ|RANI", c.line.folded[:c.start])
                 and "INSCRICAO" not in c.line.folded]
     pick = (masked or labelled or [None])[0]
     if pick is not None:
         out["cpf_cnpj"] = (pick.value, pick)
+    else:
+        _masked_id_as_misread(lines, out)
+
+
+#: A masked CPF/CNPJ after its label as OCR garbles the mask (``***.635.464.**``, ``***.997.532-*``,
+#: ``46.XXX.XX/0001-00``): the digits it shows are read, the mask is the scheme's.
+_MISREAD_IDS = (
+    (re.compile(r"CPF\W{0,3}([*X]{1,3}) ?[.,] ?(\d{3}) ?[.,] ?(\d{3}) ?[.,-] ?[*X]{1,2}(?![\w*])"),
+     lambda m: f"{m.group(1)[0] * 3}.{m.group(2)}.{m.group(3)}-{m.group(1)[0] * 2}"),
+    (re.compile(r"CPF\W{0,3}(\d{3}) ?[.,] ?([*X])[*X]{1,2} ?[.,]? ?[*X]{2,3} ?[.,-] ?(\d{2})(?!\d)"),
+     lambda m: f"{m.group(1)}.{m.group(2) * 3}.{m.group(2) * 3}-{m.group(3)}"),
+    (re.compile(r"CNPJ\W{0,3}(\d{2}) ?[.,] ?([*X])[*X]{1,2} ?[.,] ?[*X]{2,3} ?/ ?(\d{4}) ?-? ?(\d{2})(?!\d)"),
+     lambda m: f"{m.group(1)}.{m.group(2) * 3}.{m.group(2) * 3}/{m.group(3)}-{m.group(4)}"),
+)
+
+
+def _masked_id_as_misread(lines: list[Line], out: Found) -> None:
+    for line in lines:
+        for pattern, canonical in _MISREAD_IDS:
+            m = pattern.search(line.folded)
+            if m:
+                value = canonical(m)
+                out["cpf_cnpj"] = (value, _span(line, m.start(1), m.end(), "cpf", value))
+                return
 
 
 def _distribuidora(lines: list[Line], out: Found, utility: str | None = None) -> None:
