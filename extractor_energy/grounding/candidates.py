@@ -76,7 +76,8 @@ def _barcode(text: str) -> str | None:
 #: kind -> (pattern on the folded line, normaliser of the matched original text)
 PATTERNS: list[tuple[str, re.Pattern[str], Callable[[str], Any]]] = [
     ("barcode", re.compile(r"(?<!\d)8\d{3,11}(?:[ .\-]*\d){32,48}(?!\d)"), _barcode),
-    ("date", re.compile(r"(?<![\d/])\d{1,2} ?/ ?\d{1,2} ?/ ?(?:\d{4}|\d{2})(?![\d/])"), _safe(n.full_date)),
+    ("date", re.compile(r"(?<![\d/])\d{1,2} ?/ ?\d{1,2} ?/ ?(?:\d{4}|\d{2})(?![\d/])"),
+     _safe(lambda t: n.full_date(t.replace(" ", "")))),  # Celesc prints "10 / 01 / 2025"
     ("money", re.compile(r"(?:R\$ ?\**|\*{3,}|(?<![\d.,]))-?\d{1,3}(?:\.\d{3})*, ?\d{2}-?(?![\d,.])"), _safe(n.money)),
     ("month", re.compile(rf"(?<![\w/])(?:(?:{_MONTHS})\.? ?/? ?(?:\d{{4}}|\d{{2}})|\d{{1,2}} ?/ ?\d{{4}})(?![\w/])"),
      _safe(n.month)),
