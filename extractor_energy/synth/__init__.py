@@ -16,4 +16,8 @@ from extractor_energy.synth.content import BillContent, make_content
 from extractor_energy.synth.layouts import LAYOUTS
 from extractor_energy.synth.writer import write_dataset
 
-__all__ = ["BillContent", "Capture", "DrawnField", "FieldBox", "capture", "LAYOUTS", "SyntheticBill", "generate_bill", "make_content", "write_dataset"]
+#: Bumped whenever a change to the generator changes the bills a seed gives (layouts, captures, content):
+#: recorded in the metadata of adapters trained on its bills, so figures name the bills they were made on.
+GENERATOR_VERSION = "3"
+
+__all__ = ["GENERATOR_VERSION", "BillContent", "Capture", "DrawnField", "FieldBox", "capture", "LAYOUTS", "SyntheticBill", "generate_bill", "make_content", "write_dataset"]
