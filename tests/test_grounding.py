@@ -206,3 +206,11 @@ def test_a_masked_cpf_or_cnpj_garbled_by_ocr_is_read_in_the_scheme_it_was_printe
     assert cpf_of("CPF: 410,XXXXX-60") == "410.XXX.XXX-60"
     assert cpf_of("CNPJ:46.XXX.XX/0001-00") == "46.XXX.XXX/0001-00"
     assert cpf_of("CPF-XX2-36") is None  # too little left to read: no guess
+
+
+def test_enum_words_and_the_city_line_as_ocr_misreads_them():
+    data = ground_bill([page([[(0, "CLASSIFICACAO: BI RESIDENCIAL RESIDENCIAL NORMAL")],
+                              [(0, "TIPO DE TARIFA: Cunvencional")],
+                              [(0, "MARIA JULIA PASTOR DA LUZ")], [(0, "AVENIDA JADE SAMPAIO, 2645")], [(0, "SETOR OESTE")],
+                              [(0, "GOIANIA· GO CEP: 74725-990")]])]).data
+    assert (data.subgrupo, data.modalidade, data.cidade, data.estado) == ("B1", "convencional", "GOIANIA", "GO")

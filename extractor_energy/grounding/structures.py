@@ -49,7 +49,7 @@ def _keyword(out: Found, lines: list[Line], labels: str, pattern: str, normalise
 
 
 def _fuzzy_word(out: Found, lines: list[Line], field: str, words: tuple[str, ...]) -> None:
-    """An enum word as OCR misread it (``HIFASICO``, ``MONOFAMCO``, ``RESIDENClAL``): the closest word
+    """An enum word as OCR misread it (``HIFASICO``, ``RESIDENClAL``, ``CUNVENCIONAL``): the closest word
     at similarity >= 0.8, the first such on the page (read, so its source is where it was printed)."""
     from difflib import SequenceMatcher
 
@@ -58,7 +58,8 @@ def _fuzzy_word(out: Found, lines: list[Line], field: str, words: tuple[str, ...
             token = m.group(0)
             best = max(words, key=lambda w: SequenceMatcher(None, token, w).ratio())
             if SequenceMatcher(None, token, best).ratio() >= 0.8:
-                value = n.tipo_instalacao(best) if field == "tipo_instalacao" else n.classificacao(best)
+                normalise = {"tipo_instalacao": n.tipo_instalacao, "modalidade": n.modalidade}.get(field, n.classificacao)
+                value = normalise(best)
                 out[field] = (value, _span(line, m.start(), m.end(), "keyword", value))
                 return
 
@@ -99,8 +100,12 @@ def read_structures(lines: list[Line], candidates: list[Candidate], utility: str
             _fuzzy_word(out, lines, field, words)
     _keyword(out, lines, r"SUBGRUPO|GRUPO|CLASSIFICA|CLASSE", r"\b(?:A1|A2|A3A|A3|A4|AS|B1|B2|B3|B4)\b", n.subgrupo,
              "subgrupo")
+    if "subgrupo" not in out:  # OCR reads B1 as BI, and cuts a label's first letter (lassificacao)
+        _keyword(out, lines, r"SUBGRUPO|GRUPO|LASSIFICA|LASSE", r"\bB[1I]\b", lambda t: n.subgrupo("B1"), "subgrupo")
     _keyword(out, lines, r"MODALIDADE|MOD\.? ?TARIF|TIPO DE TARIFA|TARIFA", r"CONVENCIONAL|CONVENC|BRANCA|\bVERDE\b|\bAZUL\b",
              n.modalidade, "modalidade", 0)
+    if "modalidade" not in out:
+        _fuzzy_word(out, lines, "modalidade", ("CONVENCIONAL",))
     _keyword(out, lines, r"BANDEIRA", r"VERMELHA (?:P(?:ATAMAR )?\s?[12])|VERMELHA ?[12]|VERDE|AMARELA|ESCASSEZ",
              n.bandeira, "bandeira_tarifaria", 0)
     _keyword(out, lines, r"TENSAO|VOLTS", r"\d{3}(?: ?/ ?\d{3})? ?V\b", lambda t: re.sub(r"\s*V$", " V", t), "tensao_nominal", 0)
@@ -192,7 +197,7 @@ def _distribuidora(lines: list[Line], out: Found, utility: str | None = None) ->
             return
 
 
-_CITY_UF = re.compile(r"^[\s|]*(?P<city>[A-Z][A-Z .'-]+?)\s*[-/]\s*(?P<uf>" + "|".join(UFS) + r")\b")
+_CITY_UF = re.compile(r"^[\s|]*(?P<city>[A-Z][A-Z .'-]+?)\s*[-/·.,]\s*(?P<uf>" + "|".join(UFS) + r")\b")
 _STREET = re.compile(r"^(?P<street>(?:RUA|R\.|AV\.?|AVENIDA|TRAVESSA|TV\.?|ALAMEDA|AL\.|ESTRADA|RODOVIA|PRACA|QUADRA|"
                      r"SETOR|LARGO|VIELA|BECO|QD)\b[A-Z0-9 .'-]*?)\s*,\s*(?P<num>\d+[A-Z]?|S/?N)\b")
 
