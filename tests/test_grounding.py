@@ -214,3 +214,11 @@ def test_enum_words_and_the_city_line_as_ocr_misreads_them():
                               [(0, "MARIA JULIA PASTOR DA LUZ")], [(0, "AVENIDA JADE SAMPAIO, 2645")], [(0, "SETOR OESTE")],
                               [(0, "GOIANIA· GO CEP: 74725-990")]])]).data
     assert (data.subgrupo, data.modalidade, data.cidade, data.estado) == ("B1", "convencional", "GOIANIA", "GO")
+
+
+def test_reading_dates_that_make_no_billing_period_give_way_to_the_pair_that_does():
+    p = page([[(0, "Leitura Anterior | Leitura Atual | Nº de Dias")],
+              [(0, "Leitura Atual 26/05/2024")],  # a stray date under a second label: 103 days after the first
+              [(0, "13/02/2024 | 14/03/2024 | 30")]])
+    data = ground_bill([p]).data
+    assert (data.leitura_anterior, data.leitura_atual) == ("13/02/2024", "14/03/2024")

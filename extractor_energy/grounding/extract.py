@@ -18,7 +18,7 @@ from extractor_energy.grounding.candidates import Candidate, find_candidates
 from extractor_energy.grounding.fields import SPECS
 from extractor_energy.grounding.lines import Line, page_lines
 from extractor_energy.grounding.consumption import read_consumption
-from extractor_energy.grounding.reader import GroundedAnswer, Reader, Source, confidence_of, day_of
+from extractor_energy.grounding.reader import MIN_SCORE, GroundedAnswer, Reader, Source, confidence_of, day_of
 from extractor_energy.grounding.structures import read_structures
 
 log = logging.getLogger(__name__)
@@ -158,9 +158,31 @@ def _dates(r: Reader, reference: str | None) -> None:
         r.take(name, ranked)
     if "vencimento" not in r.values:
         _unlabelled_due_date(r, reference)
+    _reading_period(r)
     prev, cur = (day_of(r.values.get(k) or "") for k in ("leitura_anterior", "leitura_atual"))
     if prev and cur and cur <= prev:
         r.conflict(["leitura_anterior", "leitura_atual"], "the current reading date is not after the previous one")
+
+
+#: A billing period runs 20-45 days (ANEEL: 27-33 as a rule, up to 45 on a first or moved reading).
+PERIOD_DAYS = (20, 45)
+
+
+def _reading_period(r: Reader) -> None:
+    """Where the two reading dates read by label do not make a billing period, the best-scored pair of
+    their candidates that does (two dates of one period printed side by side are easily swapped)."""
+    prev, cur = (day_of(r.values.get(k) or "") for k in ("leitura_anterior", "leitura_atual"))
+    if prev and cur and PERIOD_DAYS[0] <= (cur - prev).days <= PERIOD_DAYS[1]:
+        return
+    before = [s for s in r.alternatives.get("leitura_anterior", [])[:5] if s.score >= MIN_SCORE]
+    after = [s for s in r.alternatives.get("leitura_atual", [])[:5] if s.score >= MIN_SCORE]
+    pairs = [(a, b) for a in before for b in after
+             if (da := day_of(a.candidate.value)) and (db := day_of(b.candidate.value))
+             and PERIOD_DAYS[0] <= (db - da).days <= PERIOD_DAYS[1]]
+    if pairs:
+        a, b = max(pairs, key=lambda ab: ab[0].score + ab[1].score)
+        r.set("leitura_anterior", a.candidate.value, a.candidate, min(confidence_of(before), 0.7))
+        r.set("leitura_atual", b.candidate.value, b.candidate, min(confidence_of(after), 0.7))
 
 
 def _total(r: Reader) -> None:
