@@ -82,3 +82,15 @@ def test_a_drifting_row_is_traced_to_its_value_not_joined_to_the_row_below():
     assert "Contrib. Ilum. Publica | kWh | 0,223389 | 12,02" in traced
     assert not any("12,02" in text and "Ilum" in text for text in by_height)  # what the traced reading mends
     assert ground_bill([_page(boxes)]).data.contrib_iluminacao_publica == 12.02
+
+
+def test_a_line_run_that_repeats_a_month_does_not_outvote_the_table():
+    # page 1: the table (8 months); page 2: ten lines that repeat two months (a run longer than the table)
+    boxes = []
+    for i, (m, v) in enumerate(zip(MONTHS, KWH)):
+        y = 160 + 20 * i
+        boxes += [TextBox(m, 400, y, 470, y + 14), TextBox(str(v), 600, y, 630, y + 14)]
+    stray = [TextBox(("06/2025", "05/2025")[i % 2], 40, 100 + 20 * i, 110, 114 + 20 * i) for i in range(10)]
+    stray += [TextBox(str(900 + i), 130, 100 + 20 * i, 160, 114 + 20 * i) for i in range(10)]
+    second = PageText("", "ocr", boxes=stray, width=1000, height=800)
+    assert _rows(ground_bill([_page(boxes), second])) == list(zip(MONTHS, KWH))

@@ -66,9 +66,14 @@ def consumption_history(candidates: list[Candidate], reference: str | None) -> l
         return not _DEBTS.search(c.line.folded) and (
             reference is None or 0 <= _month_index(reference) - _month_index(c.value) < HISTORY_MAX)
     tables = history_tables(candidates, in_window)
-    best = max(tables + runs, key=len, default=[])  # a table read by columns wins a tie
+    # the most distinct months wins (a run of lines may repeat a month); a table read by columns wins a tie
+    return max((_distinct(rows) for rows in tables + runs), key=len, default=[])
+
+
+def _distinct(rows: list[tuple[dict[str, Any], Candidate]]) -> list[tuple[dict[str, Any], Candidate]]:
+    """The rows, each month once (its first row), at most :data:`HISTORY_MAX`."""
     out, seen = [], set()
-    for row in best:
+    for row in rows:
         if row[0]["mes_ano"] not in seen:
             seen.add(row[0]["mes_ano"])
             out.append(row)
