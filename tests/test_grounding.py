@@ -222,3 +222,9 @@ def test_reading_dates_that_make_no_billing_period_give_way_to_the_pair_that_doe
               [(0, "13/02/2024 | 14/03/2024 | 30")]])
     data = ground_bill([p]).data
     assert (data.leitura_anterior, data.leitura_atual) == ("13/02/2024", "14/03/2024")
+
+
+def test_class_and_phases_under_ocr_typos():
+    data = ground_bill([page([[(0, "Clatucacão: B3 PODER POBLICO MUNICIPAL")],
+                              [(0, "Tipo de Forneomento: MONO TENSAO NOMINAL 127V")]])]).data
+    assert (data.classificacao, data.tipo_instalacao) == ("PODER PUBLICO", "MONOFASICO")

@@ -71,7 +71,12 @@ def _try(fn, text: str) -> Any:
         return None
 
 
-_CLASS = r"RESIDENCIAL|COMERCIAL|INDUSTRIAL|RURAL|PODER PUBLICO|ILUMINACAO PUBLICA|SERVICO PUBLICO|OUTROS"
+_CLASS = r"RESIDENCIAL|COMERCIAL|INDUSTRIAL|RURAL|PODER P[UO0]BLICO|ILUMINACAO PUBLICA|SERVICO P[UO0]BLICO|OUTROS"
+
+
+def _class(text: str) -> Any:
+    """The class as printed, OCR's ``POBLICO`` read as ``PUBLICO``."""
+    return n.classificacao(re.sub(r"P[O0]BLICO", "PUBLICO", fold(text)))
 _PHASE = r"MONOFASIC[OA]|BIFASIC[OA]|TRIFASIC[OA]|\bMONO\b|\bBIF\b|\bTRI\b"
 FLAGS: dict[str, str] = {
     "baixa_renda": r"BAIXA RENDA|TARIFA SOCIAL(?! DE ENERGIA CANCELADA)|DESCONTO SOCIAL|SUBVENCAO",
@@ -87,10 +92,10 @@ FLAGS: dict[str, str] = {
 
 def read_structures(lines: list[Line], candidates: list[Candidate], utility: str | None = None) -> Found:
     out: Found = {}
-    _keyword(out, lines, r"CLASSIFICA|CLASSE|CLS/SBC", _CLASS, n.classificacao, "classificacao")
+    _keyword(out, lines, r"CLASSIFICA|CLASSE|CLS/SBC", _CLASS, _class, "classificacao")
     if "classificacao" not in out:
-        _keyword(out, lines, r"", r"\b(?:B\d )?(?:" + _CLASS + r")\b", n.classificacao, "classificacao", 0)
-    _keyword(out, lines, r"FORNECIMENTO|LIGACAO|FORNEC|TIPO DE LIG|SUBGRUPO DE TENSAO|CLASSE", _PHASE,
+        _keyword(out, lines, r"", r"\b(?:B\d )?(?:" + _CLASS + r")\b", _class, "classificacao", 0)
+    _keyword(out, lines, r"FORNECIMENTO|LIGACAO|FORNEC|TIPO DE FORN|TIPO DE LIG|SUBGRUPO DE TENSAO|CLASSE", _PHASE,
              n.tipo_instalacao, "tipo_instalacao")
     if "tipo_instalacao" not in out:
         _keyword(out, lines, r"", r"MONOFASIC[OA]|BIFASIC[OA]|TRIFASIC[OA]", n.tipo_instalacao, "tipo_instalacao", 0)
