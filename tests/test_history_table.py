@@ -94,3 +94,15 @@ def test_a_line_run_that_repeats_a_month_does_not_outvote_the_table():
     stray += [TextBox(str(900 + i), 130, 100 + 20 * i, 160, 114 + 20 * i) for i in range(10)]
     second = PageText("", "ocr", boxes=stray, width=1000, height=800)
     assert _rows(ground_bill([_page(boxes), second])) == list(zip(MONTHS, KWH))
+
+
+def test_a_consumption_far_from_every_month_of_the_history_gives_way_to_the_reference_row():
+    boxes = []
+    for i, (m, v) in enumerate(zip(MONTHS, KWH)):
+        y = 160 + 20 * i
+        boxes += [TextBox(m, 400, y, 470, y + 14), TextBox(str(v), 600, y, 630, y + 14)]
+    boxes += [TextBox("REF: MES/ANO", 20, 10, 140, 28), TextBox("06/2025", 20, 40, 100, 58),  # no history heading
+              TextBox("Consumo kWh", 40, 340, 150, 354), TextBox("31", 170, 340, 190, 354)]  # the days, misread
+    answer = ground_bill([PageText("", "ocr", boxes=boxes, width=1000, height=800)])
+    assert answer.data.consumo_kwh == 103  # June's row: 06/2025 is the reference month
+    assert answer.confidence["consumo_kwh"] < 0.8 and any("consumo_kwh" in w["fields"] for w in answer.conflicts)

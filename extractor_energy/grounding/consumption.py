@@ -51,6 +51,7 @@ def read_consumption(r: Reader, reference: str | None) -> None:
         r.take("consumo_kwh", ranked)
     if "consumo_kwh" in r.values:
         r.values["consumo_kwh"] = int(r.values["consumo_kwh"])
+        _against_history(r, history, expected)
     days = r.ranked("dias_faturados")
     prev, cur = (day_of(r.values.get(k) or "") for k in ("leitura_anterior", "leitura_atual"))
     span = (cur - prev).days if prev and cur else None
@@ -61,6 +62,27 @@ def read_consumption(r: Reader, reference: str | None) -> None:
         r.take("dias_faturados", days)
     if "dias_faturados" in r.values:
         r.values["dias_faturados"] = int(r.values["dias_faturados"])
+
+
+def _against_history(r: Reader, history: dict[str, int], expected: int | None) -> None:
+    """A consumption a fifth or less, or five times or more, of the history's median month (six or more
+    months read) is another number of the page (days, a tier, a reading misread): the history row of
+    the reference month where there is one, else no answer and a warning."""
+    months = sorted(history.values())
+    if len(months) < 6 or r.confidence.get("consumo_kwh", 0.0) >= 0.95:
+        return
+    middle = months[len(months) // 2]
+    value = r.values["consumo_kwh"]
+    if middle <= 0 or 0.2 * middle < value < 5 * middle:
+        return
+    message = f"{value} kWh is far from the {middle} kWh of a typical month in the history"
+    if expected is not None and 0.2 * middle < expected < 5 * middle:
+        cell = next((c for c in r.candidates if c.kind == "number" and c.value == expected), None)
+        r.set("consumo_kwh", int(expected), cell, 0.5)
+    else:
+        for store in (r.values, r.sources, r.confidence):
+            store.pop("consumo_kwh", None)
+    r.conflict(["consumo_kwh"], message)
 
 
 #: A line billing part of the consumption: a tier (``Consumo 31 a 100 kWh``, OCR ``X1 a 100``) or a
