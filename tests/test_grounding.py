@@ -228,3 +228,12 @@ def test_class_and_phases_under_ocr_typos():
     data = ground_bill([page([[(0, "Clatucacão: B3 PODER POBLICO MUNICIPAL")],
                               [(0, "Tipo de Forneomento: MONO TENSAO NOMINAL 127V")]])]).data
     assert (data.classificacao, data.tipo_instalacao) == ("PODER PUBLICO", "MONOFASICO")
+
+
+def test_an_unlabelled_due_date_is_the_one_a_payment_stub_prints_after_the_month():
+    p = page([[(0, "Conta mes | 03/2024")],
+              [(0, "Emitida em 12/03/2024")],
+              [(0, "Aviso: 28/03/2024 ultimo dia para religacao")],
+              [(0, "797422552 | 03/2024 | 23/03/2024 | R$441,96")]])
+    answer = ground_bill([p])
+    assert answer.data.vencimento == "23/03/2024" and answer.confidence["vencimento"] < 0.8

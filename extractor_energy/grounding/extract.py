@@ -17,6 +17,7 @@ from extractor_energy.domain.schema import BillData, coerce_bill
 from extractor_energy.grounding.candidates import Candidate, find_candidates
 from extractor_energy.grounding.fields import SPECS
 from extractor_energy.grounding.lines import Line, page_lines
+from extractor_energy.grounding.lists import by_line_index
 from extractor_energy.grounding.consumption import read_consumption
 from extractor_energy.grounding.reader import MIN_SCORE, GroundedAnswer, Reader, Source, confidence_of, day_of
 from extractor_energy.grounding.structures import read_structures
@@ -121,8 +122,9 @@ def _latest_month(r: Reader) -> None:
 
 
 def _unlabelled_due_date(r: Reader, reference: str | None) -> None:
-    """No labelled due date: the date printed most often after the reference month (the slip repeats it),
-    not one of the reading dates, nor beside a reading/emission label; flagged for review."""
+    """No labelled due date: the date printed most often after the reference month (the slip repeats it)
+    or printed as a stub prints it (after the month, before the total), not one of the reading dates,
+    nor beside a reading/emission label; flagged for review."""
     start = day_of(f"01/{reference}") if reference else None
     taken = {r.values.get(k) for k in ("leitura_anterior", "leitura_atual", "proximo_leitura")}
     anti = SPECS["vencimento"].anti_patterns
@@ -134,9 +136,20 @@ def _unlabelled_due_date(r: Reader, reference: str | None) -> None:
         if any(p.search(c.line.folded[:c.start]) for p in anti):
             continue
         counts.setdefault(c.value, []).append(c)
-    if counts:
-        value, where = max(counts.items(), key=lambda kv: (len(kv[1]), -kv[1][0].line.index))
-        r.set("vencimento", value, where[0], 0.45)
+    if not counts:
+        return
+    by_line = by_line_index(r.candidates)
+
+    def on_a_stub(c: Candidate) -> int:
+        """A payment stub prints ``<month> | <due date> | <total>``: the reference month before the date, an
+        amount after it, on its line."""
+        row = by_line.get(c.line.index, [])
+        month_before = any(o.kind == "month" and o.value == reference and o.end <= c.start for o in row)
+        amount_after = any(o.kind == "money" and o.start >= c.end for o in row)
+        return 2 * month_before + amount_after
+
+    value, where = max(counts.items(), key=lambda kv: (len(kv[1]) + max(on_a_stub(c) for c in kv[1]), -kv[1][0].line.index))
+    r.set("vencimento", value, max(where, key=on_a_stub), 0.45)
 
 
 def _dates(r: Reader, reference: str | None) -> None:
