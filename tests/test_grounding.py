@@ -237,3 +237,11 @@ def test_an_unlabelled_due_date_is_the_one_a_payment_stub_prints_after_the_month
               [(0, "797422552 | 03/2024 | 23/03/2024 | R$441,96")]])
     answer = ground_bill([p])
     assert answer.data.vencimento == "23/03/2024" and answer.confidence["vencimento"] < 0.8
+
+
+def test_an_unlabelled_total_is_the_amount_a_stub_prints_beside_the_month_and_due_date():
+    p = page([[(0, "Referente a | 07/2024")], [(0, "Vencimento 18/07/2024")],
+              [(0, "Energia | 99,10")],
+              [(0, "07/2024 | 112,75 | 18/07/2024")]])
+    answer = ground_bill([p])
+    assert answer.data.valor_fatura == 112.75 and answer.confidence["valor_fatura"] < 0.8

@@ -220,13 +220,27 @@ def _total(r: Reader) -> None:
 
 def _unlabelled_total(r: Reader) -> None:
     """No labelled total: the amount on the header row that holds the reference month or the due date
-    (``JUL/2023 | R$ 122,71``), else an amount in R$ the slip repeats; flagged for review."""
+    (``JUL/2023 | R$ 122,71``), else on a stub line with the reference month or the due date, else an
+    amount in R$ the slip repeats; flagged for review."""
     rows = {(s["page"], s["box"][1]) for k in ("mes_referencia", "vencimento") if isinstance(s := r.sources.get(k), dict)}
     header = [c for c in r.candidates if c.kind == "money" and c.value > 0 and any(
         c.page + 1 == page and abs(c.line.page_box(c.box)[1] - top) < 0.5 * (c.box[3] - c.box[1]) for page, top in rows)]
     if header:
         best = sorted(header, key=lambda c: ("R$" not in c.text, c.line.index))[0]
         r.set("valor_fatura", best.value, best, 0.5)
+        return
+    by_line = by_line_index(r.candidates)
+    month, due = r.values.get("mes_referencia"), r.values.get("vencimento")
+
+    def on_a_stub(c: Candidate) -> int:  # a stub line: <month> | <total> | <due date> (any order)
+        row = by_line.get(c.line.index, [])
+        return (any(o.kind == "month" and o.value == month for o in row)
+                + any(o.kind == "date" and o.value == due for o in row))
+
+    stub = [c for c in r.candidates if c.kind == "money" and c.value > 0 and on_a_stub(c)]
+    if stub:
+        best = max(stub, key=lambda c: (on_a_stub(c), "R$" in c.text, -c.line.index))
+        r.set("valor_fatura", best.value, best, 0.45)
         return
     counts: dict[float, list[Candidate]] = {}
     for c in r.candidates:
