@@ -30,14 +30,16 @@ PATHS = ("rule", "generative", "grounded")
 
 
 def pick(paths: list[Path], per_cell: int) -> list[dict]:
-    """The first ``per_cell`` bills of each (family, capture) cell, in file order."""
+    """The first ``per_cell`` bills of each (family, capture) cell, in file order (a bill cached twice once)."""
     seen: dict[tuple[str, str], int] = defaultdict(int)
+    files: set[tuple[Path, str]] = set()
     rows = []
     for path in paths:
         for line in path.read_text(encoding="utf-8").splitlines():
             row = json.loads(line)
             cell = (row["family"], row["capture"])
-            if seen[cell] < per_cell:
+            if seen[cell] < per_cell and (path, row["file"]) not in files:
+                files.add((path, row["file"]))
                 seen[cell] += 1
                 rows.append(row)
     return rows
