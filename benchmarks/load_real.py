@@ -26,7 +26,6 @@ import argparse
 import asyncio
 import io
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -38,14 +37,11 @@ import httpx
 import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.overload import free_port  # noqa: E402
 #: four keys with a packaged adapter and one served by the fallback adapter
 KEYS = [("EQUATORIAL", "GO"), ("CEMIG", "MG"), ("ENEL", "RJ"), ("LIGHT", "RJ"), ("COPEL", "PR")]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def photo_bills(n: int) -> list[bytes]:

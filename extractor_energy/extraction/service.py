@@ -166,8 +166,8 @@ class ExtractionService:
         is_disconnected: Callable[[], Awaitable[bool]] | None = None,
     ) -> tuple[GenerationOutput, AdapterRef, list[AnswerWarning]]:
         """The generative path: the key's adapter (or the fallback) writes the contract from the page
-        images (VLM family, ``text`` None) or the page text. Returns the output, the ref that served it
-        and the lease's notes."""
+        images (VLM family, ``text`` None) or the page text (then only the number of ``pages`` is used,
+        for the prompt). Returns the output, the ref that served it and the lease's notes."""
         key = ref.bill
         lease, notes = self.lease_for(ref)
         served = ref.served_by(lease.key, lease.version, lease.internal_name) if lease else ref

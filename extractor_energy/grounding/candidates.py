@@ -93,6 +93,12 @@ PATTERNS: list[tuple[str, re.Pattern[str], Callable[[str], Any]]] = [
 ]
 
 
+def month_index(month: str) -> int:
+    """A month candidate's value (``MM/AAAA``) as a count of months: comparable, and steps of one month."""
+    mm, yyyy = month.split("/")
+    return int(yyyy) * 12 + int(mm) - 1
+
+
 def _plausible_year(text: str) -> bool:
     """A 4-digit year as printed is 19xx/20xx (OCR turns ``2025`` into ``0025`` or ``5025``)."""
     four = re.search(r"\d{4}", text)

@@ -14,7 +14,7 @@ from extractor_energy.documents.page_text import PageText
 from extractor_energy.domain.barcode import barcode_amount, barcode_from_line
 from extractor_energy.domain.normalize import full_date
 from extractor_energy.domain.schema import BillData, coerce_bill
-from extractor_energy.grounding.candidates import Candidate, find_candidates
+from extractor_energy.grounding.candidates import Candidate, find_candidates, month_index
 from extractor_energy.grounding.fields import SPECS
 from extractor_energy.grounding.lines import Line, page_lines
 from extractor_energy.grounding.lists import by_line_index
@@ -100,20 +100,15 @@ _UNCHECKED = frozenset({"nome_cliente", "rua", "numero", "complemento", "bairro"
                         "contrib_iluminacao_publica"})
 
 
-def _month_key(month: str) -> int:
-    mm, yyyy = month.split("/")
-    return int(yyyy) * 12 + int(mm)
-
-
 def _latest_month(r: Reader) -> None:
     """The reference month is the latest month the bill prints (its history ends there, open bills come
     before it): where the label-read month is earlier, or none was read, the latest one is taken, flagged."""
     months = [c for c in r.candidates if c.kind == "month" and 2000 <= int(c.value[-4:]) <= 2100]
     if not months:
         return
-    latest = max(months, key=lambda c: (_month_key(c.value), -c.line.index))
+    latest = max(months, key=lambda c: (month_index(c.value), -c.line.index))
     read = r.values.get("mes_referencia")
-    if read is not None and _month_key(read) >= _month_key(latest.value):
+    if read is not None and month_index(read) >= month_index(latest.value):
         return
     r.set("mes_referencia", latest.value, latest, 0.5)
     if read is not None:

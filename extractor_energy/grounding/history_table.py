@@ -13,7 +13,7 @@ from __future__ import annotations
 from statistics import median
 from typing import Any
 
-from extractor_energy.grounding.candidates import Candidate
+from extractor_energy.grounding.candidates import Candidate, month_index
 
 Row = tuple[dict[str, Any], Candidate]
 
@@ -71,22 +71,17 @@ def _pair(months: list[Candidate], values: list[Candidate], pitch: float) -> lis
     return best
 
 
-def _month_index(month: str) -> int:
-    mm, yyyy = month.split("/")
-    return int(yyyy) * 12 + int(mm) - 1
-
-
 def _unreadable_months(pairs: list[tuple[Candidate, Candidate]], values: list[Candidate],
                        in_window) -> list[tuple[dict[str, Any], Candidate, Candidate]]:
     """Rows whose kWh was read but whose month label was not (OCR garbled ``JUL/25`` into ``JL/25``):
     the month is the one the printed sequence puts there, counted in rows from the nearest read row.
     Only where the read rows are one month apart per row pitch, in one direction; the source is the kWh."""
-    steps = [(_month_index(b[0].value) - _month_index(a[0].value), _cy(b[1]) - _cy(a[1])) for a, b in zip(pairs, pairs[1:])]
+    steps = [(month_index(b[0].value) - month_index(a[0].value), _cy(b[1]) - _cy(a[1])) for a, b in zip(pairs, pairs[1:])]
     unit = [(dm, dy) for dm, dy in steps if abs(dm) == 1 and dy > 0]
     if len(unit) < 3 or len({dm for dm, _ in unit}) != 1 or len(unit) < 0.7 * len(steps):
         return []
     direction, pitch = unit[0][0], median(dy for _, dy in unit)
-    used = {id(v) for _, v in pairs} | set()
+    used = {id(v) for _, v in pairs}
     taken = {m.value for m, _ in pairs}
     out = []
     for v in values:
@@ -97,7 +92,7 @@ def _unreadable_months(pairs: list[tuple[Candidate, Candidate]], values: list[Ca
         k = round(rows)
         if k == 0 or abs(rows - k) > 0.3:
             continue
-        index = _month_index(month.value) + direction * k
+        index = month_index(month.value) + direction * k
         guess = f"{index % 12 + 1:02d}/{index // 12}"
         if guess in taken:
             continue

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from extractor_energy.grounding.candidates import Candidate
+from extractor_energy.grounding.candidates import Candidate, month_index
 from extractor_energy.grounding.history_table import history_tables
 from extractor_energy.grounding.lines import Line
 
@@ -20,11 +20,6 @@ def by_line_index(candidates: list[Candidate]) -> dict[int, list[Candidate]]:
     for c in candidates:
         by_line.setdefault(c.line.index, []).append(c)
     return by_line
-
-
-def _month_index(month: str) -> int:
-    mm, yyyy = month.split("/")
-    return int(yyyy) * 12 + int(mm) - 1
 
 
 def _next_on_line(c: Candidate, by_line: dict[int, list[Candidate]], kinds: tuple[str, ...]) -> Candidate | None:
@@ -44,7 +39,7 @@ def consumption_history(candidates: list[Candidate], reference: str | None) -> l
     for c in candidates:
         if c.kind != "month":
             continue
-        if reference and not 0 <= _month_index(reference) - _month_index(c.value) < HISTORY_MAX:
+        if reference and not 0 <= month_index(reference) - month_index(c.value) < HISTORY_MAX:
             continue
         value = _next_on_line(c, by_line, ("number",))
         if value is None or value.value != int(value.value) or not 0 <= value.value <= 1_000_000:
@@ -64,7 +59,7 @@ def consumption_history(candidates: list[Candidate], reference: str | None) -> l
 
     def in_window(c: Candidate) -> bool:
         return not _DEBTS.search(c.line.folded) and (
-            reference is None or 0 <= _month_index(reference) - _month_index(c.value) < HISTORY_MAX)
+            reference is None or 0 <= month_index(reference) - month_index(c.value) < HISTORY_MAX)
     tables = history_tables(candidates, in_window)
     # the most distinct months wins (a run of lines may repeat a month); a table read by columns wins a tie
     return max((_distinct(rows) for rows in tables + runs), key=len, default=[])
@@ -104,7 +99,7 @@ def open_bills(lines: list[Line], candidates: list[Candidate], reference: str | 
             for c in sorted(by_line.get(i, []), key=lambda o: o.start):
                 if c.kind != "month" or c.value in seen:
                     continue
-                if reference and _month_index(c.value) >= _month_index(reference):
+                if reference and month_index(c.value) >= month_index(reference):
                     continue
                 later = [o for o in by_line.get(i, []) if o.kind == "money" and o.start > c.end]
                 if later:
@@ -127,7 +122,7 @@ def _bar_charts(candidates: list[Candidate], reference: str | None) -> list[list
                  and 0 < index - c.line.index <= 14 and c.value == int(c.value) and 0 <= c.value <= 1_000_000]
         chart = []
         for month in months:
-            if reference and not 0 <= _month_index(reference) - _month_index(month.value) < HISTORY_MAX:
+            if reference and not 0 <= month_index(reference) - month_index(month.value) < HISTORY_MAX:
                 continue
             mx0, _, mx1, _ = month.box
             centre, half = (mx0 + mx1) / 2, max((mx1 - mx0) / 2, 1.0)
